@@ -1,0 +1,3 @@
+"""droptop: top for Linux kernel packet drops."""
+
+__version__ = "0.1.0"

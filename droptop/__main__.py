@@ -1,0 +1,3 @@
+from droptop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""Plain, immutable data that every layer of droptop shares.
+
+The collector produces a :class:`Snapshot` once per interval; batch output, the
+snapshot writer and the TUI only ever read snapshots. Nothing here imports bcc
+or Textual, so everything above the collector can be tested without a kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Where a reason's name came from, best first. "snapshot" means the name was read
+# from a saved snapshot's own reason table (it was resolved on the machine that
+# took the snapshot).
+NAME_SOURCES = ("btf", "tracefs", "raw", "snapshot", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One resolved drop-reason value."""
+
+    raw: int
+    """The value the kernel passed to the tracepoint (subsys << shift | code)."""
+    name: str
+    """NO_SOCKET, RX_DROP_U_REPLAY, or a raw hex label when no name is known."""
+    subsys: str
+    """core, mac80211_unusable, openvswitch, ... or subsysN when unknown."""
+    source: str
+    """One of NAME_SOURCES."""
+
+    @property
+    def hex(self) -> str:
+        return f"0x{self.raw:x}"
+
+
+@dataclass(frozen=True, slots=True)
+class DropKey:
+    """What a table row is about: the kernel map key minus the drop location."""
+
+    raw_reason: int
+    comm: str
+    """Task name at the time of the drop, decoded with errors replaced; never escaped."""
+    kernel_context: bool
+    """True for the idle task and kernel threads (ksoftirqd, kworker): not a process's fault."""
+    ifindex: int
+    """0 when the packet had no device."""
+    netns: int
+    """Network namespace inode number; 0 when the packet had no device."""
+
+
+@dataclass(frozen=True, slots=True)
+class StackSample:
+    """A sampled kernel stack for one row; counts are samples, not drops."""
+
+    frames: tuple[str, ...]
+    """Symbolized frames, innermost first (function+0xoff)."""
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """The function that freed the packet (the tracepoint's location argument)."""
+
+    symbol: str
+    packets: int
+
+
+@dataclass(frozen=True, slots=True)
+class DropRow:
+    key: DropKey
+    reason: Reason
+    ifname: str
+    """Interface name captured in the kernel at drop time ("" when no device)."""
+    packets: int
+    """Cumulative since start (or since the last reset)."""
+    bytes: int
+    rate: float
+    """Packets per second over the last interval."""
+    byte_rate: float
+    history: tuple[float, ...] = ()
+    """Recent per-interval rates, oldest first, for sparklines."""
+    locations: tuple[Location, ...] = ()
+    stacks: tuple[StackSample, ...] = ()
+    first_seen: float = 0.0
+    """Wall-clock time the row first appeared."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one refresh shows. Immutable: the UI may keep it as long as it likes."""
+
+    time: float
+    """Wall-clock time of the poll (seconds since the epoch)."""
+    interval: float
+    """Measured seconds since the previous poll (0.0 for the first)."""
+    kernel: str
+    hostname: str
+    rows: tuple[DropRow, ...]
+    total_packets: int = 0
+    total_rate: float = 0.0
+    total_history: tuple[float, ...] = ()
+    overflow_packets: int = 0
+    """Drops counted while the key map was full: counted, but not attributed to a row."""
+    overflow_bytes: int = 0
+    map_used: int = 0
+    map_capacity: int = 0
+    names_source: str = "none"
+    """Best source the resolver had: btf, tracefs, raw or snapshot."""
+    reason_table: tuple[Reason, ...] = ()
+    """Every reason the running kernel knows, so a snapshot read elsewhere keeps its names."""
+    stacks_enabled: bool = True
+    bpf_ns_per_drop: float | None = None
+    """Average run time of droptop's BPF program per drop (needs kernel.bpf_stats_enabled=1)."""
+    bpf_missed: int = 0
+    """Tracepoint hits the kernel skipped because droptop's program was already running on that CPU."""
+    source: str = "live"
+    """live, replay or fake."""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    """One-line facts worth showing (headers used, names source, warnings)."""
