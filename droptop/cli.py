@@ -132,8 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             if not parent.is_dir():
                 raise DroptopError(f"cannot write {args.output}: {parent} does not exist", 2)
         signal.signal(signal.SIGTERM, _on_sigterm)
-        if not args.batch:
-            _row_filter(args.filter)  # reject a bad filter before the screen opens
+        _row_filter(args.filter)  # reject a bad filter before anything is loaded
         collector = _make_collector(args)
         try:
             if args.batch:
