@@ -61,7 +61,11 @@ fi
 stamp=.venv/.droptop-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     say "installing droptop and its test tools into .venv"
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+    if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' >.venv/pip.log 2>&1; then
+        cat .venv/pip.log >&2
+        say "pip install failed (log above, also in .venv/pip.log)"
+        exit 1
+    fi
     touch "$stamp"
 fi
 

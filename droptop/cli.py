@@ -41,21 +41,50 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-b", "--batch", action="store_true", help="print to stdout instead of the TUI")
-    p.add_argument("-n", "--count", type=int, default=0, metavar="COUNT",
-                   help="batch: stop after COUNT intervals (default: until Ctrl-C)")
-    p.add_argument("-d", "--delay", type=float, default=1.0, metavar="SECONDS",
-                   help="refresh interval (default 1)")
+    p.add_argument(
+        "-n",
+        "--count",
+        type=int,
+        default=0,
+        metavar="COUNT",
+        help="batch: stop after COUNT intervals (default: until Ctrl-C)",
+    )
+    p.add_argument(
+        "-d",
+        "--delay",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="refresh interval (default 1)",
+    )
     p.add_argument("--format", choices=FORMATS, default="text", help="batch output format")
-    p.add_argument("-o", "--output", metavar="FILE",
-                   help="write the final snapshot to FILE at exit (format from the extension)")
-    p.add_argument("--filter", default="", metavar="EXPR",
-                   help="show only matching rows, e.g. 'reason:no_socket rate>10 !comm:ping'")
-    p.add_argument("--max-keys", type=int, default=10240, metavar="N",
-                   help="rows the kernel map can hold; drops beyond are counted as overflow")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the final snapshot to FILE at exit (format from the extension)",
+    )
+    p.add_argument(
+        "--filter",
+        default="",
+        metavar="EXPR",
+        help="show only matching rows, e.g. 'reason:no_socket rate>10 !comm:ping'",
+    )
+    p.add_argument(
+        "--max-keys",
+        type=int,
+        default=10240,
+        metavar="N",
+        help="rows the kernel map can hold; drops beyond are counted as overflow",
+    )
     p.add_argument("--no-stacks", action="store_true", help="do not sample kernel stacks")
     p.add_argument("--replay", metavar="FILE", help="show a saved snapshot (no root needed)")
-    p.add_argument("--snapshot-dir", default=".", metavar="DIR",
-                   help="where ctrl+s writes snapshots (default: current directory)")
+    p.add_argument(
+        "--snapshot-dir",
+        default=".",
+        metavar="DIR",
+        help="where ctrl+s writes snapshots (default: current directory)",
+    )
     p.add_argument("-V", "--version", action="version", version=f"droptop {__version__}")
     return p
 
@@ -97,8 +126,10 @@ def run_batch(args: argparse.Namespace, collector) -> int:
             if snap.source != "replay":
                 time.sleep(args.delay)
                 snap = collector.poll()
-            shown = snap if flt is None else replace(
-                snap, rows=tuple(r for r in snap.rows if flt.matches(r))
+            shown = (
+                snap
+                if flt is None
+                else replace(snap, rows=tuple(r for r in snap.rows if flt.matches(r)))
             )
             out.write(render(shown, args.format, header=printed == 0))
             out.flush()
@@ -120,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "reasons":
             from droptop import reasons_cli
 
-            rp = argparse.ArgumentParser(prog="droptop reasons",
-                                         description="List or resolve drop-reason values.")
+            rp = argparse.ArgumentParser(
+                prog="droptop reasons", description="List or resolve drop-reason values."
+            )
             reasons_cli.add_arguments(rp)
             return reasons_cli.run(rp.parse_args(argv[1:]))
         args = build_parser().parse_args(argv)

@@ -76,10 +76,32 @@ def nft_drop_rule(port: int = NFT_PORT, table: str = NFT_TABLE) -> Iterator[str]
     run(["nft", "delete", "table", "inet", table], check=False)
     run(["nft", "add", "table", "inet", table])
     try:
-        run(["nft", "add", "chain", "inet", table, "out",
-             "{ type filter hook output priority 0 ; policy accept ; }"])
-        run(["nft", "add", "rule", "inet", table, "out", "udp", "dport", str(port),
-             "counter", "drop"])
+        run(
+            [
+                "nft",
+                "add",
+                "chain",
+                "inet",
+                table,
+                "out",
+                "{ type filter hook output priority 0 ; policy accept ; }",
+            ]
+        )
+        run(
+            [
+                "nft",
+                "add",
+                "rule",
+                "inet",
+                table,
+                "out",
+                "udp",
+                "dport",
+                str(port),
+                "counter",
+                "drop",
+            ]
+        )
         yield table
     finally:
         run(["nft", "delete", "table", "inet", table], check=False)
@@ -109,7 +131,9 @@ class VethTarget:
 
 
 @contextmanager
-def veth_lab(receivers: int = 1, ifindex: int = 7, prefix: str = "dtg") -> Iterator[tuple[str, list[VethTarget]]]:
+def veth_lab(
+    receivers: int = 1, ifindex: int = 7, prefix: str = "dtg"
+) -> Iterator[tuple[str, list[VethTarget]]]:
     """A sender netns and `receivers` receiver namespaces, each behind its own veth pair.
 
     Every receiver's interface gets the same ifindex on purpose: droptop must tell
@@ -126,14 +150,33 @@ def veth_lab(receivers: int = 1, ifindex: int = 7, prefix: str = "dtg") -> Itera
         for i, ns in enumerate(names):
             rname, sname = f"dtr{i}", f"dts{i}"
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
-            run(["ip", "link", "add", sname, "netns", sender, "type", "veth",
-                 "peer", "name", rname, "netns", ns, "index", str(ifindex)])
+            run(
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    sname,
+                    "netns",
+                    sender,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    rname,
+                    "netns",
+                    ns,
+                    "index",
+                    str(ifindex),
+                ]
+            )
             saddr, raddr = f"198.18.{i}.1", f"198.18.{i}.2"
             run(["ip", "-n", sender, "addr", "add", f"{saddr}/24", "dev", sname])
             run(["ip", "-n", ns, "addr", "add", f"{raddr}/24", "dev", rname])
             run(["ip", "-n", sender, "link", "set", sname, "up"])
             run(["ip", "-n", ns, "link", "set", rname, "up"])
-            idx = int(run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{rname}/ifindex"]).stdout)
+            idx = int(
+                run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{rname}/ifindex"]).stdout
+            )
             targets.append(VethTarget(ns, rname, idx, raddr))
         # Fill the sender's neighbour tables first so the counted packets are the only traffic.
         for t in targets:
@@ -148,8 +191,15 @@ def netns_inode(name: str) -> int:
     return os.stat(f"/run/netns/{name}").st_ino
 
 
-def spawn(kind: str, count: int, *, comm: str | None = None, netns: str | None = None,
-          addr: str | None = None, port: int | None = None) -> int:
+def spawn(
+    kind: str,
+    count: int,
+    *,
+    comm: str | None = None,
+    netns: str | None = None,
+    addr: str | None = None,
+    port: int | None = None,
+) -> int:
     """Run the generator in a fresh process (own comm, optionally inside a netns)."""
     cmd = [sys.executable, "-m", "droptop.dropgen", kind, "--count", str(count)]
     if comm is not None:
@@ -176,14 +226,19 @@ def snmp_counter(proto: str, field: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m droptop.dropgen", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m droptop.dropgen",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("kind", choices=("udp", "tcp", "nft", "veth"))
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--comm", help="process name the kernel will report (15 bytes max)")
     p.add_argument("--addr", default="127.0.0.1")
     p.add_argument("--port", type=int, default=None)
-    p.add_argument("--rate", type=float, default=0.0, help="packets per second (0: as fast as possible)")
+    p.add_argument(
+        "--rate", type=float, default=0.0, help="packets per second (0: as fast as possible)"
+    )
     args = p.parse_args(argv)
     if args.comm:
         set_comm(args.comm)

@@ -50,9 +50,7 @@ CSV_FIELDS = (
 def format_for_path(path: str | os.PathLike, default: str = "json") -> str:
     """The output format a file name asks for (.json, .csv, .txt/.text)."""
     suffix = Path(path).suffix.lower()
-    return {".json": "json", ".csv": "csv", ".txt": "text", ".text": "text"}.get(
-        suffix, default
-    )
+    return {".json": "json", ".csv": "csv", ".txt": "text", ".text": "text"}.get(suffix, default)
 
 
 # --- JSON -----------------------------------------------------------------
@@ -96,9 +94,7 @@ def snapshot_to_dict(snap: Snapshot, *, full: bool = False) -> dict[str, Any]:
         "names_source": snap.names_source,
         "total_packets": snap.total_packets,
         "total_rate": round(snap.total_rate, 3),
-        "bpf_ns_per_drop": None
-        if snap.bpf_ns_per_drop is None
-        else round(snap.bpf_ns_per_drop, 1),
+        "bpf_ns_per_drop": None if snap.bpf_ns_per_drop is None else round(snap.bpf_ns_per_drop, 1),
         "bpf_missed": snap.bpf_missed,
         "stacks_enabled": snap.stacks_enabled,
         "rows": [row_to_dict(r, full=full) for r in snap.rows],
@@ -183,8 +179,12 @@ def to_text(snap: Snapshot, *, width: int = 80, limit: int | None = None) -> str
     )
     rows = snap.rows if limit is None else snap.rows[:limit]
     for r in rows:
-        reason = r.reason.name if r.reason.subsys == "core" else f"{r.reason.subsys}:{r.reason.name}"
-        ifname = printable(r.ifname) if r.ifname else ("-" if not r.key.ifindex else str(r.key.ifindex))
+        reason = (
+            r.reason.name if r.reason.subsys == "core" else f"{r.reason.subsys}:{r.reason.name}"
+        )
+        ifname = (
+            printable(r.ifname) if r.ifname else ("-" if not r.key.ifindex else str(r.key.ifindex))
+        )
         lines.append(
             f"{human_count(r.rate):>7} {human_count(r.packets):>8} "
             f"{reason:<{reason_w}.{reason_w}} {comm_label(r.key):<16.16} {ifname:<10.10}"
@@ -253,7 +253,9 @@ def load_snapshot(path: str | os.PathLike) -> Snapshot:
         raise DroptopError(f"cannot read {p}: {e.strerror or e}") from None
     line = text.strip().splitlines()[-1] if text.strip() else ""
     try:
-        d = json.loads(text if text.lstrip().startswith("{") and "\n{" not in text.strip() else line)
+        d = json.loads(
+            text if text.lstrip().startswith("{") and "\n{" not in text.strip() else line
+        )
         return snapshot_from_dict(d)
     except (ValueError, KeyError, TypeError) as e:
         raise DroptopError(f"{p} is not a droptop snapshot ({e})") from None

@@ -38,8 +38,14 @@ class Headers:
 
 def _arch_dir() -> str:
     machine = platform.machine()
-    return {"x86_64": "x86", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "powerpc",
-            "s390x": "s390", "riscv64": "riscv"}.get(machine, machine)
+    return {
+        "x86_64": "x86",
+        "aarch64": "arm64",
+        "armv7l": "arm",
+        "ppc64le": "powerpc",
+        "s390x": "s390",
+        "riscv64": "riscv",
+    }.get(machine, machine)
 
 
 def _usable(tree: Path) -> bool:
@@ -54,7 +60,11 @@ def _debian_pairs(src: Path) -> list[tuple[Path, Path | None]]:
     """(arch tree, its -common tree or None), newest first."""
     out = []
     for d in src.glob("linux-headers-*"):
-        if not d.is_dir() or d.name.endswith("-common") or d.name.startswith("linux-headers-droptop"):
+        if (
+            not d.is_dir()
+            or d.name.endswith("-common")
+            or d.name.startswith("linux-headers-droptop")
+        ):
             continue
         base = re.sub(r"-[a-z0-9_]+$", "", d.name)  # linux-headers-6.1.0-56-amd64 -> ...-56
         common = src / f"{base}-common"
@@ -71,7 +81,7 @@ def merge_tree(primary: Path, secondary: Path, dest: Path) -> None:
     tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     for root in (primary, secondary):
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        for dirpath, _dirnames, filenames in os.walk(root, followlinks=True):
             rel = Path(dirpath).relative_to(root)
             target_dir = tmp / rel
             target_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +134,9 @@ def find_headers(
     for arch_tree, common in _debian_pairs(src_dir):
         if common is None:
             if _usable(arch_tree):
-                return Headers(arch_tree, f"{arch_tree} (not the running kernel's; fine for droptop)")
+                return Headers(
+                    arch_tree, f"{arch_tree} (not the running kernel's; fine for droptop)"
+                )
             continue
         dest = cache / f"{arch_tree.name}-merged"
         try:

@@ -110,9 +110,9 @@ class Snapshot:
     """Every reason the running kernel knows, so a snapshot read elsewhere keeps its names."""
     stacks_enabled: bool = True
     bpf_ns_per_drop: float | None = None
-    """Average run time of droptop's BPF program per drop (needs kernel.bpf_stats_enabled=1)."""
+    """Mean run time of droptop's BPF program per drop (needs kernel.bpf_stats_enabled=1)."""
     bpf_missed: int = 0
-    """Tracepoint hits the kernel skipped because droptop's program was already running on that CPU."""
+    """Tracepoint hits the kernel skipped: droptop's program was already running on that CPU."""
     source: str = "live"
     """live, replay or fake."""
     notes: tuple[str, ...] = field(default_factory=tuple)

@@ -24,8 +24,15 @@ class Clock:
 
 def make():
     clock = Clock()
-    a = SnapshotAssembler(Names(), kernel="k", capacity=8, stacks_enabled=True,
-                          hostname="h", clock=clock, wallclock=clock)
+    a = SnapshotAssembler(
+        Names(),
+        kernel="k",
+        capacity=8,
+        stacks_enabled=True,
+        hostname="h",
+        clock=clock,
+        wallclock=clock,
+    )
     return a, clock
 
 

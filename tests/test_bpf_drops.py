@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -31,9 +32,7 @@ def rows_for(snap: Snapshot, comm: str) -> list[DropRow]:
 
 
 def packets_for(snap: Snapshot, comm: str, reason: str | None = None) -> int:
-    return sum(
-        r.packets for r in rows_for(snap, comm) if reason is None or r.reason.name == reason
-    )
+    return sum(r.packets for r in rows_for(snap, comm) if reason is None or r.reason.name == reason)
 
 
 def test_udp_closed_port_counts_exactly(bpf_collector):
@@ -78,7 +77,9 @@ def test_tcp_syn_to_closed_port(bpf_collector):
     dropgen.spawn("tcp", n, comm=comm)
     snap = wait_for(bpf_collector.poll, lambda s: packets_for(s, comm, "NO_SOCKET") >= n)
     assert packets_for(snap, comm, "NO_SOCKET") == n
-    assert any(loc.symbol.startswith("tcp_v4_rcv") for r in rows_for(snap, comm) for loc in r.locations)
+    assert any(
+        loc.symbol.startswith("tcp_v4_rcv") for r in rows_for(snap, comm) for loc in r.locations
+    )
 
 
 def test_nft_drop_rule_matches_nft_counter(bpf_collector):
@@ -138,7 +139,7 @@ def test_every_run_is_counted_even_when_the_map_is_full():
     need_bpf()
     from droptop.collector.bcc import BccCollector
 
-    old = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
+    old = Path("/proc/sys/kernel/bpf_stats_enabled").read_text().strip()
     subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=True)
     try:
         with BccCollector(max_keys=2, stacks=False) as c:

@@ -23,8 +23,13 @@ EVIL_COMM = "[b]dt\x1b[2Jz"  # Rich markup and a terminal escape, 11 bytes
 def droptop(*args: str, **kw) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.Popen(
-        [sys.executable, "-m", "droptop", *args], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+        [sys.executable, "-m", "droptop", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
     )
 
 
@@ -35,10 +40,14 @@ def run_droptop(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedPr
 
 
 def droptop_prog_ids() -> set[int]:
-    out = subprocess.run(["bpftool", "prog", "show", "--json"], check=True,
-                         capture_output=True, text=True).stdout
-    return {p["id"] for p in json.loads(out)
-            if p.get("type") == "raw_tracepoint" and p.get("name") == "kfree_skb"}
+    out = subprocess.run(
+        ["bpftool", "prog", "show", "--json"], check=True, capture_output=True, text=True
+    ).stdout
+    return {
+        p["id"]
+        for p in json.loads(out)
+        if p.get("type") == "raw_tracepoint" and p.get("name") == "kfree_skb"
+    }
 
 
 def wait_gone(ids: set[int], timeout: float = 5.0) -> set[int]:
@@ -53,10 +62,24 @@ def wait_gone(ids: set[int], timeout: float = 5.0) -> set[int]:
 
 def test_not_root_is_one_clear_line():
     r = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-         sys.executable, "-m", "droptop", "-b", "-n", "1"],
-        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        capture_output=True, text=True, timeout=60,
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            sys.executable,
+            "-m",
+            "droptop",
+            "-b",
+            "-n",
+            "1",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 1
     assert "needs root" in r.stderr
@@ -90,10 +113,25 @@ def test_replay_needs_no_root():
     public.chmod(0o755)
     path = write_output(snapshot(row(comm=EVIL_COMM)), public / "snap.json")
     r = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-         sys.executable, "-m", "droptop", "--replay", str(path), "-b", "--format", "json"],
-        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        capture_output=True, text=True, timeout=60,
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-m",
+            "droptop",
+            "--replay",
+            str(path),
+            "-b",
+            "--format",
+            "json",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     shutil.rmtree(public)
     assert r.returncode == 0, r.stderr
@@ -104,7 +142,7 @@ def test_replay_needs_no_root():
 
 
 def _batch_with_drops(fmt: str, tmp_path: Path) -> tuple[str, Path]:
-    out_file = tmp_path / f"final.{ 'txt' if fmt == 'text' else fmt}"
+    out_file = tmp_path / f"final.{'txt' if fmt == 'text' else fmt}"
     p = droptop("-b", "-d", "0.5", "-n", "4", "--format", fmt, "-o", str(out_file))
     # The first line appears after the first interval: the program is attached by then.
     first = p.stdout.readline()

@@ -41,8 +41,17 @@ def test_json_line_has_the_documented_fields():
         assert field in d
     r = d["rows"][0]
     assert set(r) >= {
-        "reason", "raw", "subsys", "comm", "kernel_context", "ifindex", "ifname",
-        "netns", "packets", "bytes", "rate",
+        "reason",
+        "raw",
+        "subsys",
+        "comm",
+        "kernel_context",
+        "ifindex",
+        "ifname",
+        "netns",
+        "packets",
+        "bytes",
+        "rate",
     }
     assert r["comm"] == EVIL  # exact value, JSON-escaped on the wire
     assert "\x1b" not in export.to_json(snapshot(row(comm=EVIL)))
@@ -58,7 +67,9 @@ def test_csv_header_once_and_escaped():
 
 
 def test_full_snapshot_round_trips(tmp_path):
-    snap = snapshot(row(comm=EVIL), row(name="OVS_DROP_LAST_ACTION", raw=0x20001, subsys="openvswitch"))
+    snap = snapshot(
+        row(comm=EVIL), row(name="OVS_DROP_LAST_ACTION", raw=0x20001, subsys="openvswitch")
+    )
     path = export.save_snapshot(snap, tmp_path)
     assert path.name.startswith("droptop-") and path.suffix == ".json"
     back = export.load_snapshot(path)
@@ -105,5 +116,9 @@ def test_load_rejects_garbage(tmp_path):
 
 def test_human_count():
     assert [export.human_count(n) for n in (0, 999, 1000, 1234567, 2.5e9)] == [
-        "0", "999", "1.0k", "1.2M", "2.5G",
+        "0",
+        "999",
+        "1.0k",
+        "1.2M",
+        "2.5G",
     ]

@@ -27,8 +27,9 @@ def test_merges_debian_split_tree_into_cache(tmp_path, monkeypatch):
     src, cache = tmp_path / "src", tmp_path / "cache"
     make_debian_split(src, "6.1.0-50")
     make_debian_split(src, "6.1.0-56")
-    h = headers.find_headers(release="9.9.9-none", modules_dir=tmp_path / "mods",
-                             src_dir=src, cache=cache)
+    h = headers.find_headers(
+        release="9.9.9-none", modules_dir=tmp_path / "mods", src_dir=src, cache=cache
+    )
     assert h.path == cache / "linux-headers-6.1.0-56-amd64-merged"  # the newest
     assert (h.path / "include" / "linux" / "types.h").read_text() == "/* common */"
     assert (h.path / "include" / "generated" / "autoconf.h").read_text() == "/* arch */"
@@ -43,8 +44,12 @@ def test_prefers_running_kernel_build_dir(tmp_path, monkeypatch):
     build = tmp_path / "mods" / "6.18.0" / "build"
     (build / "include" / "linux").mkdir(parents=True)
     (build / "arch" / "x86").mkdir(parents=True)
-    h = headers.find_headers(release="6.18.0", modules_dir=tmp_path / "mods",
-                             src_dir=tmp_path / "src", cache=tmp_path / "c")
+    h = headers.find_headers(
+        release="6.18.0",
+        modules_dir=tmp_path / "mods",
+        src_dir=tmp_path / "src",
+        cache=tmp_path / "c",
+    )
     assert h.path == build and "running kernel" in h.description
 
 
@@ -52,8 +57,9 @@ def test_no_headers_names_the_package(tmp_path, monkeypatch):
     monkeypatch.delenv("BCC_KERNEL_SOURCE", raising=False)
     monkeypatch.setattr(headers, "_from_kheaders", lambda cache, release: None)
     with pytest.raises(DroptopError, match="apt-get install linux-headers"):
-        headers.find_headers(release="x", modules_dir=tmp_path, src_dir=tmp_path / "none",
-                             cache=tmp_path / "c")
+        headers.find_headers(
+            release="x", modules_dir=tmp_path, src_dir=tmp_path / "none", cache=tmp_path / "c"
+        )
 
 
 def test_env_override_is_reported(tmp_path, monkeypatch):

@@ -24,7 +24,11 @@ class FakeBtf:
 
 def test_reason_argument_detected_from_prototype_not_version():
     # 6.11+: (ctx, skb, location, reason, rx_sk); 5.17-6.10: (ctx, skb, location, reason)
-    for params, has in [(("", "", "", "", ""), True), (("", "", "", ""), True), (("", "", ""), False)]:
+    for params, has in [
+        (("", "", "", "", ""), True),
+        (("", "", "", ""), True),
+        (("", "", ""), False),
+    ]:
         layout = read_layout(FakeBtf(params))
         assert layout.has_reason is has
         assert ("-DHAVE_REASON" in layout.cflags()) is has

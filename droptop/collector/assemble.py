@@ -87,9 +87,7 @@ class SnapshotAssembler:
         for r in raw_rows:  # several kernel keys (locations, racing slots) make one row
             prev = merged.get(r.key)
             merged[r.key] = r if prev is None else _merge(prev, r)
-        rates = self._rates.update(
-            {k: (r.packets, r.bytes) for k, r in merged.items()}, interval
-        )
+        rates = self._rates.update({k: (r.packets, r.bytes) for k, r in merged.items()}, interval)
         rows = []
         for key, r in merged.items():
             rt = rates[key]
@@ -147,10 +145,6 @@ def _merge(a: RawRow, b: RawRow) -> RawRow:
         ifname=a.ifname or b.ifname,
         packets=a.packets + b.packets,
         bytes=a.bytes + b.bytes,
-        locations=tuple(
-            Location(s, n) for s, n in sorted(locs.items(), key=lambda kv: -kv[1])
-        ),
-        stacks=tuple(
-            StackSample(f, n) for f, n in sorted(stacks.items(), key=lambda kv: -kv[1])
-        ),
+        locations=tuple(Location(s, n) for s, n in sorted(locs.items(), key=lambda kv: -kv[1])),
+        stacks=tuple(StackSample(f, n) for f, n in sorted(stacks.items(), key=lambda kv: -kv[1])),
     )

@@ -148,7 +148,7 @@ class BccCollector:
     # --- load / unload ---------------------------------------------------
 
     def cflags(self) -> list[str]:
-        flags = self.layout.cflags() + [f"-DMAX_KEYS={self.max_keys}"]
+        flags = [*self.layout.cflags(), f"-DMAX_KEYS={self.max_keys}"]
         if self.stacks_enabled:
             flags += [
                 "-DWITH_STACKS",
@@ -158,7 +158,6 @@ class BccCollector:
         return flags
 
     def _load(self) -> None:
-        os.environ["BCC_KERNEL_SOURCE"] = str(self.headers.path)
         try:
             from bcc import BPF
         except ImportError:
@@ -167,6 +166,8 @@ class BccCollector:
                 "python3-bpfcc` and run droptop from a venv made with --system-site-packages"
             ) from None
         self._BPF = BPF
+        saved_env = os.environ.get("BCC_KERNEL_SOURCE")
+        os.environ["BCC_KERNEL_SOURCE"] = str(self.headers.path)  # read by bcc's compiler
         try:
             with _captured_stderr() as err:
                 self._bpf = BPF(src_file=str(BPF_SOURCE).encode(), cflags=self.cflags())
@@ -176,6 +177,11 @@ class BccCollector:
                 f"could not compile or load the BPF program with headers from "
                 f"{self.headers.description}: {detail}"
             ) from None
+        finally:
+            if saved_env is None:
+                os.environ.pop("BCC_KERNEL_SOURCE", None)
+            else:
+                os.environ["BCC_KERNEL_SOURCE"] = saved_env
         b = self._bpf
         self._counts = b[b"counts"]
         self._key_info = b[b"key_info"]
@@ -228,7 +234,11 @@ class BccCollector:
             # A fresh count variable each call: bcc 0.26's own wrapper reuses one
             # variable as both cursor and count.
             rc = lib.bpf_lookup_batch(
-                fd, None if first else ct.byref(cursor), ct.byref(out), keys_p, vals_p,
+                fd,
+                None if first else ct.byref(cursor),
+                ct.byref(out),
+                keys_p,
+                vals_p,
                 ct.byref(count),
             )
             err = ct.get_errno()
@@ -262,7 +272,12 @@ class BccCollector:
         from bcc.libbcc import lib
 
         lib.bpf_lookup_batch.argtypes = [
-            ct.c_int, ct.c_void_p, ct.c_void_p, ct.c_void_p, ct.c_void_p, ct.c_void_p
+            ct.c_int,
+            ct.c_void_p,
+            ct.c_void_p,
+            ct.c_void_p,
+            ct.c_void_p,
+            ct.c_void_p,
         ]
         return lib
 
@@ -334,7 +349,14 @@ class BccCollector:
             key, ifname, loc = self._keys[idx]
             st = sorted(stacks.get(idx, ()), key=lambda s: -s.count)[:STACKS_PER_ROW]
             rows.append(
-                RawRow(key, ifname, packets[idx], nbytes[idx], (Location(loc, packets[idx]),), tuple(st))
+                RawRow(
+                    key,
+                    ifname,
+                    packets[idx],
+                    nbytes[idx],
+                    (Location(loc, packets[idx]),),
+                    tuple(st),
+                )
             )
         return rows, overflow
 

@@ -1,0 +1,57 @@
+"""Start-up failures of the real collector: one sentence each, nothing left attached."""
+
+from __future__ import annotations
+
+import pytest
+
+from droptop.collector import bcc as bcc_collector
+from droptop.errors import DroptopError
+from droptop.headers import Headers
+from droptop.layout import NO_REASON_LABEL
+from tests.conftest import need_bpf
+
+
+@pytest.fixture
+def as_root(monkeypatch):
+    monkeypatch.setattr(bcc_collector, "check_privileges", lambda: None)
+
+
+def test_missing_capabilities(monkeypatch):
+    monkeypatch.setattr(bcc_collector, "_capabilities", lambda: 0)
+    with pytest.raises(DroptopError, match="needs root"):
+        bcc_collector.BccCollector()
+
+
+def test_caps_bpf_and_perfmon_are_enough(monkeypatch):
+    monkeypatch.setattr(bcc_collector, "_capabilities", lambda: (1 << 38) | (1 << 39))
+    bcc_collector.check_privileges()
+
+
+def test_corrupt_btf(tmp_path, as_root):
+    bad = tmp_path / "vmlinux"
+    bad.write_bytes(b"\x9f\xeb\x01\x00" + b"\xff" * 40)
+    with pytest.raises(DroptopError, match="cannot read kernel BTF"):
+        bcc_collector.BccCollector(btf_path=str(bad))
+
+
+def test_no_btf(tmp_path, as_root):
+    with pytest.raises(DroptopError, match="CONFIG_DEBUG_INFO_BTF"):
+        bcc_collector.BccCollector(btf_path=str(tmp_path / "missing"))
+
+
+def test_bad_max_keys():
+    with pytest.raises(DroptopError, match="max-keys"):
+        bcc_collector.BccCollector(max_keys=0)
+
+
+def test_no_reason_kernel_label():
+    r = bcc_collector.NoReasonNames().resolve(0)
+    assert r.name == NO_REASON_LABEL and r.source == "none"
+
+
+def test_broken_headers_tree_is_a_clear_error(tmp_path):
+    need_bpf()
+    (tmp_path / "include").mkdir()
+    with pytest.raises(DroptopError, match="could not compile or load") as info:
+        bcc_collector.BccCollector(headers=Headers(tmp_path, "an empty test tree"))
+    assert "an empty test tree" in str(info.value)
