@@ -131,7 +131,10 @@ class BccCollector:
         self.stacks_enabled = stacks
         self._bpf = None
         self._load()
-        notes = (f"kernel headers: {self.headers.description}",)
+        notes = (
+            f"kernel headers: {self.headers.description}",
+            *getattr(names, "notes", ()),
+        )
         self.assembler = SnapshotAssembler(
             names,
             kernel=platform.release(),
