@@ -187,6 +187,19 @@ def veth_lab(
             run(["ip", "netns", "del", ns], check=False)
 
 
+@contextmanager
+def private_netns(prefix: str = "dtg") -> Iterator[str]:
+    """A fresh network namespace with only lo (up): its counters see only our traffic."""
+    name = f"{prefix}-p{os.getpid()}"
+    run(["ip", "netns", "del", name], check=False)
+    run(["ip", "netns", "add", name])
+    try:
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        yield name
+    finally:
+        run(["ip", "netns", "del", name], check=False)
+
+
 def netns_inode(name: str) -> int:
     return os.stat(f"/run/netns/{name}").st_ino
 
@@ -217,10 +230,13 @@ def spawn(
     return int(out.stdout.split()[-1])
 
 
-def snmp_counter(proto: str, field: str) -> int:
-    """A counter from /proc/net/snmp of the current namespace, e.g. ('Udp', 'NoPorts')."""
-    with open("/proc/net/snmp") as f:
-        lines = [line.split() for line in f if line.startswith(proto + ":")]
+def snmp_counter(proto: str, field: str, netns: str | None = None) -> int:
+    """A counter from /proc/net/snmp of a namespace (default: ours), e.g. ('Udp', 'NoPorts')."""
+    cmd = ["cat", "/proc/net/snmp"]
+    if netns is not None:
+        cmd = ["ip", "netns", "exec", netns, *cmd]
+    text = run(cmd).stdout
+    lines = [line.split() for line in text.splitlines() if line.startswith(proto + ":")]
     header, values = lines[0], lines[1]
     return int(values[header.index(field)])
 

@@ -8,6 +8,7 @@ or Textual, so everything above the collector can be tested without a kernel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # Where a reason's name came from, best first. "snapshot" means the name was read
 # from a saved snapshot's own reason table (it was resolved on the machine that
@@ -33,9 +34,12 @@ class Reason:
         return f"0x{self.raw:x}"
 
 
-@dataclass(frozen=True, slots=True)
-class DropKey:
-    """What a table row is about: the kernel map key minus the drop location."""
+class DropKey(NamedTuple):
+    """What a table row is about: the kernel map key minus the drop location.
+
+    A NamedTuple rather than a dataclass: it is hashed for every row on every poll,
+    and tuple hashing runs in C.
+    """
 
     raw_reason: int
     comm: str

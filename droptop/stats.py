@@ -32,45 +32,63 @@ def per_second(delta: int, interval: float) -> float:
     return delta / interval
 
 
+class _KeyState:
+    __slots__ = ("baseline", "history", "last", "rates")
+
+    def __init__(self, history: int) -> None:
+        self.last: tuple[int, int] = (0, 0)
+        self.baseline: tuple[int, int] = (0, 0)
+        self.history: deque[float] = deque(maxlen=history)
+        self.rates: Rates | None = None
+
+
 class RateTracker:
     """Turns successive cumulative (packets, bytes) readings into rates.
 
-    Keys are anything hashable (DropKey in practice). A key that disappears from
-    a reading keeps its last value, so a reading that briefly misses a key never
-    produces a spike when it comes back.
+    Keys are anything hashable (DropKey in practice). A key missing from a reading
+    keeps its last value, so a reading that briefly misses a key never produces a
+    spike when it comes back. An idle key (no change, and no rate in its whole
+    history) returns the very same Rates object as last time, so callers can skip
+    rebuilding its row: with 10k mostly idle keys that is most of the poll's cost.
     """
 
     def __init__(self, history: int = HISTORY_LEN) -> None:
         self._history_len = history
-        self._last: dict[Hashable, tuple[int, int]] = {}
-        self._baseline: dict[Hashable, tuple[int, int]] = {}
-        self._history: dict[Hashable, deque[float]] = {}
+        self._keys: dict[Hashable, _KeyState] = {}
         self._total_history: deque[float] = deque(maxlen=history)
+        self._updates = 0
 
     def update(
         self, counts: Mapping[Hashable, tuple[int, int]], interval: float
     ) -> dict[Hashable, Rates]:
         """Feed one reading; return rates for every key seen so far."""
-        first = not self._last and not self._total_history
+        first = self._updates == 0
+        self._updates += 1
         out: dict[Hashable, Rates] = {}
         total_rate = 0.0
-        merged = dict(self._last)
-        merged.update(counts)
-        for key, (pkts, nbytes) in merged.items():
-            prev_p, prev_b = self._last.get(key, (0, 0))
+        states = self._keys
+        missing = [(k, st.last) for k, st in states.items() if k not in counts]
+        for key, now in (*counts.items(), *missing):
+            st = states.get(key)
+            if st is None:
+                st = states[key] = _KeyState(self._history_len)
+            elif now == st.last and st.rates is not None and not any(st.history):
+                out[key] = st.rates  # idle: nothing to recompute
+                continue
+            pkts, nbytes = now
+            prev_p, prev_b = st.last
             if pkts < prev_p or nbytes < prev_b:  # counter restarted
                 prev_p, prev_b = 0, 0
-                self._baseline.pop(key, None)
+                st.baseline = (0, 0)
             rate = 0.0 if first else per_second(pkts - prev_p, interval)
             brate = 0.0 if first else per_second(nbytes - prev_b, interval)
-            hist = self._history.get(key)
-            if hist is None:
-                hist = self._history[key] = deque(maxlen=self._history_len)
-            hist.append(rate)
-            base_p, base_b = self._baseline.get(key, (0, 0))
-            out[key] = Rates(pkts - base_p, nbytes - base_b, rate, brate, tuple(hist))
+            st.history.append(rate)
+            st.last = now
+            st.rates = Rates(
+                pkts - st.baseline[0], nbytes - st.baseline[1], rate, brate, tuple(st.history)
+            )
+            out[key] = st.rates
             total_rate += rate
-        self._last = merged
         self._total_history.append(total_rate)
         return out
 
@@ -80,4 +98,6 @@ class RateTracker:
 
     def reset(self) -> None:
         """Make every cumulative count start again from zero (rates are unaffected)."""
-        self._baseline = dict(self._last)
+        for st in self._keys.values():
+            st.baseline = st.last
+            st.rates = None  # force the next update to rebuild with the new baseline

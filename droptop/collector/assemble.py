@@ -62,6 +62,7 @@ class SnapshotAssembler:
         self._rates = RateTracker()
         self._last_poll: float | None = None
         self._first_seen: dict[DropKey, float] = {}
+        self._row_cache: dict[DropKey, tuple[object, RawRow, DropRow]] = {}
         self._overflow_base = (0, 0)
         self._overflow_last = (0, 0)
 
@@ -89,24 +90,28 @@ class SnapshotAssembler:
             merged[r.key] = r if prev is None else _merge(prev, r)
         rates = self._rates.update({k: (r.packets, r.bytes) for k, r in merged.items()}, interval)
         rows = []
+        cache = self._row_cache
         for key, r in merged.items():
             rt = rates[key]
-            first = self._first_seen.setdefault(key, wall)
-            rows.append(
-                DropRow(
-                    key=key,
-                    reason=self.names.resolve(key.raw_reason),
-                    ifname=r.ifname,
-                    packets=rt.packets,
-                    bytes=rt.bytes,
-                    rate=rt.rate,
-                    byte_rate=rt.byte_rate,
-                    history=rt.history,
-                    locations=r.locations,
-                    stacks=r.stacks,
-                    first_seen=first,
-                )
+            hit = cache.get(key)
+            if hit is not None and hit[0] is rt and hit[1] is r:
+                rows.append(hit[2])  # idle row, same raw data: the same immutable row
+                continue
+            row = DropRow(
+                key=key,
+                reason=self.names.resolve(key.raw_reason),
+                ifname=r.ifname,
+                packets=rt.packets,
+                bytes=rt.bytes,
+                rate=rt.rate,
+                byte_rate=rt.byte_rate,
+                history=rt.history,
+                locations=r.locations,
+                stacks=r.stacks,
+                first_seen=self._first_seen.setdefault(key, wall),
             )
+            cache[key] = (rt, r, row)
+            rows.append(row)
         rows.sort(key=lambda row: (-row.rate, -row.packets))
         self._overflow_last = overflow
         total_rate = sum(row.rate for row in rows)

@@ -12,10 +12,12 @@ import ctypes as ct
 import os
 import platform
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from droptop.collector.assemble import RawRow, SnapshotAssembler
+from droptop.collector.bpfmaps import BatchReader, BatchUnsupported, sum_percpu_u64
 from droptop.errors import DroptopError
 from droptop.headers import Headers, find_headers
 from droptop.layout import NO_REASON_LABEL, KernelLayout, read_layout
@@ -30,6 +32,8 @@ PROG_NAME = b"raw_tracepoint__kfree_skb"
 DEFAULT_MAX_KEYS = 10240
 STACK_ENTRIES = 2048
 STACKS_PER_ROW = 8
+STACK_REFRESH = 2.0
+"""Seconds between reads of the stack-count map (stacks are samples anyway)."""
 _CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
 
 
@@ -129,6 +133,7 @@ class BccCollector:
         self.headers = headers or find_headers()
         self.max_keys = max_keys
         self.stacks_enabled = stacks
+        self._stack_keys = max(1024, min(max_keys * 4, 65536))
         self._bpf = None
         self._load()
         notes = (
@@ -156,7 +161,7 @@ class BccCollector:
             flags += [
                 "-DWITH_STACKS",
                 f"-DSTACK_ENTRIES={STACK_ENTRIES}",
-                f"-DSTACK_KEYS={max(1024, min(self.max_keys * 4, 65536))}",
+                f"-DSTACK_KEYS={self._stack_keys}",
             ]
         return flags
 
@@ -194,9 +199,21 @@ class BccCollector:
         from bcc.utils import get_possible_cpus
 
         self._ncpu = len(get_possible_cpus())
-        # Kernel copies each per-CPU value rounded up to 8 bytes.
+        # The kernel copies each per-CPU value rounded up to 8 bytes.
         self._value_size = (ct.sizeof(self._counts.sLeaf) + 7) // 8 * 8
-        self._buf_n = 0
+        self._counts_reader: BatchReader | None = BatchReader(
+            self._counts.map_fd, 4, self._ncpu * self._value_size, self.max_keys
+        )
+        if self._stack_counts is not None:
+            self._stack_reader = BatchReader(
+                self._stack_counts.map_fd,
+                ct.sizeof(self._stack_counts.Key),
+                ct.sizeof(self._stack_counts.Leaf),
+                self._stack_keys,
+            )
+        self._stacks: dict[int, tuple[StackSample, ...]] = {}
+        self._raw_rows: dict[int, RawRow] = {}
+        self._stacks_read_at = 0.0
 
     def close(self) -> None:
         """Detach and free the BPF program. Safe to call twice."""
@@ -219,70 +236,21 @@ class BccCollector:
         """Per-index (packets, bytes) for indices 0..n-1, summed over CPUs, in one syscall."""
         if n == 0:
             return [], []
-        if n > self._buf_n:
-            self._buf_n = max(n, 64, self._buf_n * 2)
-            self._keys_buf = (ct.c_uint32 * self._buf_n)()
-            self._vals_buf = ct.create_string_buffer(self._buf_n * self._ncpu * self._value_size)
-        fd = self._counts.map_fd
-        got = 0
-        cursor = ct.c_uint32(0)
-        out = ct.c_uint32(0)
-        lib = self._lib()
-        first = True
-        per_elem = self._ncpu * self._value_size
-        while got < n:
-            count = ct.c_uint32(n - got)
-            keys_p = ct.byref(self._keys_buf, got * 4)
-            vals_p = ct.byref(self._vals_buf, got * per_elem)
-            # A fresh count variable each call: bcc 0.26's own wrapper reuses one
-            # variable as both cursor and count.
-            rc = lib.bpf_lookup_batch(
-                fd,
-                None if first else ct.byref(cursor),
-                ct.byref(out),
-                keys_p,
-                vals_p,
-                ct.byref(count),
-            )
-            err = ct.get_errno()
-            got += count.value
-            if rc != 0 and err != 2:  # ENOENT: end of map, count is still valid
-                return self._read_counters_slow(n)
-            if rc != 0 or count.value == 0:
-                break
-            cursor.value = out.value
-            first = False
-        words = memoryview(self._vals_buf).cast("B")[: n * per_elem].cast("Q")
-        stride = per_elem // 8
-        packets = list(words[0::stride])
-        nbytes = list(words[1::stride])
-        for cpu in range(1, self._ncpu):
-            off = cpu * self._value_size // 8
-            packets = [a + b for a, b in zip(packets, words[off::stride])]
-            nbytes = [a + b for a, b in zip(nbytes, words[off + 1 :: stride])]
-        return packets[:n], nbytes[:n]
-
-    def _read_counters_slow(self, n: int) -> tuple[list[int], list[int]]:
-        """One lookup per index, for kernels without batch ops on arrays (before 5.6)."""
+        if self._counts_reader is not None:
+            try:
+                _, vals, got = self._counts_reader.read(n)
+                packets, nbytes = sum_percpu_u64(vals, got, self._ncpu, self._value_size, 2)
+                if got == n:
+                    return packets, nbytes
+            except BatchUnsupported:
+                self._counts_reader = None
+        # Kernels without batch ops on arrays (before 5.6): one lookup per index.
         packets, nbytes = [], []
         for i in range(n):
             vals = self._counts[self._counts.Key(i)]
             packets.append(sum(v.packets for v in vals))
             nbytes.append(sum(v.bytes for v in vals))
         return packets, nbytes
-
-    def _lib(self):
-        from bcc.libbcc import lib
-
-        lib.bpf_lookup_batch.argtypes = [
-            ct.c_int,
-            ct.c_void_p,
-            ct.c_void_p,
-            ct.c_void_p,
-            ct.c_void_p,
-            ct.c_void_p,
-        ]
-        return lib
 
     def _sym(self, addr: int) -> str:
         s = self._ksym.get(addr)
@@ -312,12 +280,28 @@ class BccCollector:
             self._keys[idx] = (key, decode_c_string(bytes(info.ifname)), self._sym(k.location))
             idx += 1
 
-    def _read_stacks(self) -> dict[int, list[StackSample]]:
-        out: dict[int, list[StackSample]] = {}
+    def _read_stacks(self, new_keys: bool) -> dict[int, tuple[StackSample, ...]]:
+        """Sampled stacks per counter index, re-read at most every STACK_REFRESH seconds.
+
+        Stacks are only looked at in the drill-down and in saved snapshots, and the
+        stack-count map can be several times larger than the key map.
+        """
         if self._stack_counts is None:
-            return out
-        for sk, count in self._stack_counts.items():
-            sid = sk.stackid
+            return {}
+        now = time.monotonic()
+        if not new_keys and now - self._stacks_read_at < STACK_REFRESH:
+            return self._stacks
+        self._stacks_read_at = now
+        entries: list[tuple[int, int, int]] = []
+        try:
+            keys, vals, n = self._stack_reader.read()
+            ks = keys.cast("i")  # struct stack_key {u32 idx; s32 stackid}
+            cs = vals.cast("Q")
+            entries = [(ks[2 * i], ks[2 * i + 1], cs[i]) for i in range(n)]
+        except BatchUnsupported:
+            entries = [(k.idx, k.stackid, v.value) for k, v in self._stack_counts.items()]
+        per_idx: dict[int, list[StackSample]] = {}
+        for idx, sid, count in entries:
             frames = self._stack_frames.get(sid)
             if frames is None:
                 try:
@@ -325,8 +309,12 @@ class BccCollector:
                 except KeyError:
                     continue
                 self._stack_frames[sid] = frames
-            out.setdefault(sk.idx, []).append(StackSample(frames, int(count.value)))
-        return out
+            per_idx.setdefault(idx, []).append(StackSample(frames, int(count)))
+        self._stacks = {
+            idx: tuple(sorted(v, key=lambda st: -st.count)[:STACKS_PER_ROW])
+            for idx, v in per_idx.items()
+        }
+        return self._stacks
 
     def _bpf_stats(self) -> tuple[float | None, int]:
         run_ns, run_cnt, missed = _bpf_prog_stats(self._prog_fd)
@@ -339,28 +327,27 @@ class BccCollector:
         """Cumulative rows and the overflow counter, straight from the maps."""
         if self._bpf is None:
             raise DroptopError("collector is closed")
+        known = len(self._keys)
         self._learn_new_keys()
         n = len(self._keys)
         packets, nbytes = self._read_counters(n)
         over = self._counts[self._counts.Key(self.max_keys)]
         overflow = (sum(v.packets for v in over), sum(v.bytes for v in over))
-        stacks = self._read_stacks()
+        stacks = self._read_stacks(new_keys=n > known)
         rows = []
+        cache = self._raw_rows
         for idx in range(n):
-            if not packets[idx]:
+            p, b = packets[idx], nbytes[idx]
+            if not p:
+                continue
+            st = stacks.get(idx, ())
+            old = cache.get(idx)
+            if old is not None and old.packets == p and old.bytes == b and old.stacks is st:
+                rows.append(old)  # unchanged: the same object lets the assembler skip it
                 continue
             key, ifname, loc = self._keys[idx]
-            st = sorted(stacks.get(idx, ()), key=lambda s: -s.count)[:STACKS_PER_ROW]
-            rows.append(
-                RawRow(
-                    key,
-                    ifname,
-                    packets[idx],
-                    nbytes[idx],
-                    (Location(loc, packets[idx]),),
-                    tuple(st),
-                )
-            )
+            cache[idx] = row = RawRow(key, ifname, p, b, (Location(loc, p),), st)
+            rows.append(row)
         return rows, overflow
 
     def poll(self) -> Snapshot:
