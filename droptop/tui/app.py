@@ -1,0 +1,250 @@
+"""The droptop Textual app and `run_tui`, the one entry point the CLI calls.
+
+Threads: a single thread worker runs the Poller (collector.poll(), psutil
+samples) and hands results to the UI with post_message only. The UI thread never
+calls the collector, except close() after the worker has stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from droptop.collector import Collector
+from droptop.errors import DroptopError
+from droptop.export import save_snapshot
+from droptop.model import Snapshot
+from droptop.processes import (
+    NicMonitor,
+    NicRates,
+    ProcessInfo,
+    SelfMonitor,
+    SelfUsage,
+    processes_with_comm,
+)
+from droptop.tui.drilldown import DrillDownScreen
+from droptop.tui.format import clock
+from droptop.tui.help import HelpScreen
+from droptop.tui.keys import app_bindings
+from droptop.tui.main import MainScreen
+from droptop.tui.messages import PollFailed, Refreshed
+from droptop.tui.poller import Poller, clamp_interval, step_interval
+
+CLOSE_TIMEOUT = 5.0
+"""Seconds run_tui waits for a poll in progress before closing the collector anyway."""
+
+
+class DroptopApp(App[int]):
+    """top for kernel packet drops.
+
+    Args:
+        collector: where snapshots come from.
+        interval: seconds between polls (0.2-10).
+        snapshot_dir: where ctrl+s writes.
+        show_not_specified: start with NOT_SPECIFIED rows visible.
+        initial_filter: filter text to start with.
+        auto_poll: False polls once, then only when poll_now() is called
+            (tests and screenshots, so what is drawn does not depend on timing).
+        self_usage / nic_sample / process_lookup: psutil readers, replaceable so
+            tests do not depend on the machine.
+    """
+
+    TITLE = "droptop"
+    CSS_PATH = "droptop.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = app_bindings()
+
+    interval: reactive[float] = reactive(1.0, init=False)
+    """Seconds between polls as requested with + / -."""
+    paused: reactive[bool] = reactive(False, init=False)
+    """`p`: the display stays on one snapshot; polling continues underneath."""
+
+    def __init__(
+        self,
+        collector: Collector,
+        *,
+        interval: float = 1.0,
+        snapshot_dir: Path = Path("."),
+        show_not_specified: bool = True,
+        initial_filter: str = "",
+        auto_poll: bool = True,
+        self_usage: Callable[[], SelfUsage] | None = None,
+        nic_sample: Callable[[], tuple[NicRates, ...]] | None = None,
+        process_lookup: Callable[[str], list[ProcessInfo]] = processes_with_comm,
+    ) -> None:
+        super().__init__()
+        self.collector = collector
+        self.snapshot_dir = Path(snapshot_dir)
+        self.process_lookup = process_lookup
+        self._show_not_specified = show_not_specified
+        self._initial_filter = initial_filter
+        self._self_usage = self_usage or SelfMonitor().sample
+        self._nic_sample = nic_sample or NicMonitor().sample
+        self.set_reactive(DroptopApp.interval, clamp_interval(interval))
+        self.poller = Poller(
+            collector,
+            interval=self.interval,
+            on_snapshot=self._deliver,
+            on_error=self._deliver_error,
+            auto=auto_poll,
+        )
+        self.latest: Snapshot | None = None
+        """The newest snapshot from the collector."""
+        self.displayed: Snapshot | None = None
+        """The snapshot the screens show (older than latest while paused)."""
+        self.refreshes = 0
+        """Refreshed messages handled so far."""
+        self.poll_errors = 0
+        self.last_error: str | None = None
+        self._extras: tuple[tuple[NicRates, ...], SelfUsage] | None = None
+        self.saved_path: Path | None = None
+        """Where the last ctrl+s wrote."""
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(
+            show_not_specified=self._show_not_specified,
+            initial_filter=self._initial_filter,
+        )
+
+    @property
+    def main(self) -> MainScreen:
+        return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+
+    def on_mount(self) -> None:
+        self.run_worker(self.poller.run, thread=True, name="poller", group="poller")
+
+    def on_unmount(self) -> None:
+        self.poller.stop()  # the executor joins the thread before app.run() returns
+
+    # --- poller thread side (must only post messages) ------------------------------
+
+    def _deliver(self, snap: Snapshot) -> None:
+        msg = Refreshed(snap, self._nic_sample(), self._self_usage())
+        with contextlib.suppress(RuntimeError):  # the loop closed: we are exiting
+            self.post_message(msg)
+
+    def _deliver_error(self, error: str) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.post_message(PollFailed(error))
+
+    # --- UI thread side ---------------------------------------------------------
+
+    def on_refreshed(self, message: Refreshed) -> None:
+        self.refreshes += 1
+        self.latest = message.snapshot
+        self._extras = (message.nics, message.usage)
+        if not self.main.is_mounted:  # MainScreen.on_mount shows it
+            return
+        if self.last_error is not None:
+            self.last_error = None
+            self.main.status.say("collector recovered")
+        self.main.show_extras(message.nics, message.usage)
+        if not self.paused:
+            self._show_snapshot(message.snapshot)
+
+    def on_poll_failed(self, message: PollFailed) -> None:
+        self.poll_errors += 1
+        self.last_error = message.error
+        when = f" (still showing {clock(self.displayed.time)})" if self.displayed else ""
+        if self.main.is_mounted:
+            self.main.status.say(f"{message.error}{when}", error=True)
+
+    def _show_snapshot(self, snap: Snapshot) -> None:
+        self.displayed = snap
+        self.main.show(snap)
+        for screen in self.screen_stack:
+            if isinstance(screen, DrillDownScreen) and screen.is_mounted:
+                screen.show(snap)
+
+    def poll_now(self) -> None:
+        """Ask the poller for a poll now (used with auto_poll=False and after a reset)."""
+        self.poller.request_poll()
+
+    def reset_counters(self) -> None:
+        """Reset on the poller thread (under its lock), then poll at once."""
+        self.poller.request_reset()
+
+    def catch_up(self) -> None:
+        """MainScreen just mounted: show whatever arrived before it could."""
+        if self._extras is not None:
+            self.main.show_extras(*self._extras)
+        if self.latest is not None:
+            self._show_snapshot(self.latest)
+
+    def watch_interval(self, seconds: float) -> None:
+        self.poller.interval = seconds
+        self.main.header.interval = seconds
+
+    def watch_paused(self, paused: bool) -> None:
+        self.main.header.paused = paused
+        if not paused and self.latest is not None and self.latest is not self.displayed:
+            self._show_snapshot(self.latest)
+
+    # --- actions ---------------------------------------------------------------
+
+    def action_quit(self) -> None:
+        self.poller.stop()
+        self.exit(0)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.main.status.say(
+            "display paused; collection continues (p to resume)"
+            if self.paused
+            else "display resumed"
+        )
+
+    def action_interval(self, direction: int) -> None:
+        new = step_interval(self.interval, direction)
+        self.interval = new
+        self.main.status.say(f"refresh every {new:g}s")
+
+    def action_snapshot(self) -> None:
+        snap = self.displayed
+        if snap is None:
+            self.main.status.say("nothing to save yet", error=True)
+            return
+        try:
+            path = save_snapshot(snap, self.snapshot_dir)
+        except DroptopError as e:
+            self.main.status.say(str(e), error=True)
+            return
+        self.main.status.say(f"saved {path}")
+        self.saved_path = path
+
+
+def run_tui(
+    collector: Collector,
+    *,
+    interval: float = 1.0,
+    snapshot_dir: Path = Path("."),
+    show_not_specified: bool = True,
+    initial_filter: str = "",
+) -> int:
+    """Run the TUI until the user quits; always close the collector; return an exit code."""
+    app = DroptopApp(
+        collector,
+        interval=interval,
+        snapshot_dir=snapshot_dir,
+        show_not_specified=show_not_specified,
+        initial_filter=initial_filter,
+    )
+    try:
+        app.run()
+    except KeyboardInterrupt:  # SIGINT outside raw mode (e.g. during start-up)
+        return 130
+    finally:
+        app.poller.stop()
+        app.poller.close_collector(timeout=CLOSE_TIMEOUT)
+    return app.return_code or 0

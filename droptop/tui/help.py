@@ -1,0 +1,112 @@
+"""The help screen, generated from the key table, the columns and the filter grammar."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from droptop import filtering
+from droptop.tui import severity
+from droptop.tui.columns import COLUMNS
+from droptop.tui.keys import KEYS
+
+_KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "escape": "Esc",
+    "less_than_sign": "<",
+    "greater_than_sign": ">",
+    "plus": "+",
+    "minus": "-",
+    "enter": "Enter",
+    "f1": "F1",
+    "f10": "F10",
+}
+
+FILTER_HELP = (
+    ("nginx eth0", "words match any column, case-insensitively; all must match"),
+    ("comm:nginx", "one column: " + ", ".join(filtering.TEXT_FIELDS)),
+    ("!NOT_SPECIFIED", "a leading ! negates a term"),
+    ("rate>100  total>=5k", "compare " + ", ".join(filtering.NUMERIC_FIELDS)),
+    ('"two words"', "quotes keep spaces inside one term"),
+)
+
+
+def pretty_keys(keys: str) -> str:
+    return " / ".join(_KEY_NAMES.get(k, k) for k in keys.split(","))
+
+
+def keys_table() -> Table:
+    t = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, pad_edge=False)
+    t.add_column("KEY", style="bold", no_wrap=True)
+    t.add_column("WHAT IT DOES")
+    t.add_column("ID", style="dim", no_wrap=True)
+    for k in KEYS:
+        t.add_row(Text(pretty_keys(k.keys)), Text(k.help), Text(k.id))
+    t.add_row(Text("click header"), Text("sort by that column (again: invert)"), Text(""))
+    return t
+
+
+def filter_table() -> Table:
+    t = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, pad_edge=False)
+    t.add_column("FILTER", style="bold", no_wrap=True)
+    t.add_column("MEANING")
+    for example, meaning in FILTER_HELP:
+        t.add_row(Text(example), Text(meaning))
+    return t
+
+
+def columns_table() -> Table:
+    t = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, pad_edge=False)
+    t.add_column("COLUMN", style="bold", no_wrap=True)
+    t.add_column("MEANING")
+    for c in COLUMNS:
+        t.add_row(Text(c.label), Text(c.help))
+    return t
+
+
+class HelpScreen(Screen):
+    """Esc, ? or F1 go back to where you were; q still quits."""
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        #help-body { padding: 0 1; }
+        .help-title { text-style: bold; margin-top: 1; color: $accent; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,f1", "close", "Back", id="help_close", priority=True),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Static(
+                Text("droptop: top for packets the Linux kernel drops", style="bold"),
+                classes="help-title",
+            )
+            yield Static(
+                "Rows are (reason, comm, interface, netns) keys counted in the kernel at the "
+                "kfree_skb tracepoint. Comm is the task running at the drop; in brackets "
+                "it was kernel context (softirq, idle, kernel thread), not that program.",
+                markup=False,
+            )
+            yield Static("Keys", classes="help-title")
+            yield Static(keys_table())
+            yield Static("Filter", classes="help-title")
+            yield Static(filter_table())
+            yield Static("Severity", classes="help-title")
+            yield Static(severity.legend(), markup=False)
+            yield Static("Columns", classes="help-title")
+            yield Static(columns_table())
+        yield Footer()
+
+    def action_close(self) -> None:
+        self.dismiss()

@@ -1,0 +1,211 @@
+"""The main screen: header, optional interface panel, the drop table, filter prompt, status.
+
+It owns the view state (filter, sort, frozen order, NOT_SPECIFIED hidden) and
+turns each displayed snapshot into the rows the table shows. Data flow state
+(polling, pause, interval) belongs to the app.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer
+
+from droptop.filtering import Filter, FilterError
+from droptop.model import DropRow, Snapshot
+from droptop.processes import NicRates, SelfUsage
+from droptop.tui.confirm import ConfirmScreen
+from droptop.tui.drilldown import DrillDownScreen
+from droptop.tui.filterbar import FilterBar
+from droptop.tui.header import HeaderBar
+from droptop.tui.ifaces import InterfacePanel
+from droptop.tui.keys import main_screen_bindings
+from droptop.tui.statusline import StatusLine
+from droptop.tui.table import DropTable
+
+if TYPE_CHECKING:
+    from droptop.tui.app import DroptopApp
+
+NOT_SPECIFIED = "NOT_SPECIFIED"
+
+
+class MainScreen(Screen):
+    BINDINGS = main_screen_bindings()
+
+    app: DroptopApp  # type: ignore[assignment]
+
+    def __init__(self, *, show_not_specified: bool = True, initial_filter: str = "") -> None:
+        super().__init__()
+        self.show_not_specified = show_not_specified
+        """False after `n`: NOT_SPECIFIED rows are hidden."""
+        self.filter = Filter()
+        """The filter in force (the last one that parsed)."""
+        self._initial_filter = initial_filter
+        self.snapshot: Snapshot | None = None
+        """The snapshot on display."""
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        yield InterfacePanel(id="ifaces")
+        yield DropTable(id="drops")
+        yield FilterBar(id="filter")
+        yield StatusLine(id="status")
+        yield Footer(compact=True)
+
+    @property
+    def table(self) -> DropTable:
+        return self.query_one(DropTable)
+
+    @property
+    def header(self) -> HeaderBar:
+        return self.query_one(HeaderBar)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
+
+    def on_mount(self) -> None:
+        self.header.interval = self.app.interval
+        self.table.focus()
+        if self._initial_filter:
+            try:
+                self.filter = self.filter_bar.set_text(self._initial_filter)
+            except FilterError as e:
+                self.status.say(f"bad --filter ignored: {e}", error=True)
+        self._summarise()
+        self.app.catch_up()
+
+    # --- data from the app -----------------------------------------------------
+
+    def show(self, snap: Snapshot) -> None:
+        """Display a snapshot (the app calls this unless the display is paused)."""
+        self.snapshot = snap
+        self.header.snapshot = snap
+        self.query_one(InterfacePanel).snapshot = snap
+        self.table.show(snap, self.visible_rows(snap))
+        self._summarise()
+
+    def show_extras(self, nics: tuple[NicRates, ...], usage: SelfUsage) -> None:
+        self.query_one(InterfacePanel).nics = nics
+        self.header.usage = usage
+
+    def visible_rows(self, snap: Snapshot) -> list[DropRow]:
+        return [
+            r
+            for r in snap.rows
+            if (self.show_not_specified or r.reason.name != NOT_SPECIFIED)
+            and self.filter.matches(r)
+        ]
+
+    def _redisplay(self) -> None:
+        if self.snapshot is not None:
+            self.show(self.snapshot)
+        else:
+            self._summarise()
+
+    def _summarise(self) -> None:
+        parts = []
+        if self.snapshot is not None:
+            shown = self.table.row_count
+            parts.append(f"{shown} of {len(self.snapshot.rows)} rows")
+        if self.filter:
+            parts.append(f"filter: {self.filter.text}")
+        if not self.show_not_specified:
+            parts.append("NOT_SPECIFIED hidden")
+        self.status.summary = "  ".join(parts)
+
+    # --- actions -----------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.filter_bar.open(self.filter.text)
+
+    def action_back(self) -> None:
+        """Esc on the table: clear the filter."""
+        if self.filter:
+            self.filter_bar.set_text("")
+            self.filter = Filter()
+            self.status.say("filter cleared")
+            self._redisplay()
+
+    def action_sort(self, direction: int) -> None:
+        self.table.move_sort(direction)
+
+    def action_invert(self) -> None:
+        self.table.invert()
+
+    def action_freeze(self) -> None:
+        frozen = not self.table.frozen
+        self.table.set_frozen(frozen)
+        self.header.frozen = frozen
+        self.status.say(
+            "row order frozen: new rows go to the bottom (o to unfreeze)"
+            if frozen
+            else "row order follows the sort again"
+        )
+
+    def action_not_specified(self) -> None:
+        self.show_not_specified = not self.show_not_specified
+        self.status.say(f"{NOT_SPECIFIED} rows {'shown' if self.show_not_specified else 'hidden'}")
+        self._redisplay()
+
+    def action_interfaces(self) -> None:
+        self.query_one(InterfacePanel).toggle_class("-open")
+
+    def action_reset(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.reset_counters()
+                self.status.say("counters reset to zero")
+            else:
+                self.status.say("reset cancelled")
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Reset all counters to zero?",
+                "Totals restart from now; the kernel program keeps running.",
+            ),
+            answered,
+        )
+
+    # --- events ------------------------------------------------------------------
+
+    @on(FilterBar.Applied)
+    def _filter_applied(self, event: FilterBar.Applied) -> None:
+        self.filter = event.filter
+        self._redisplay()
+
+    @on(FilterBar.Closed)
+    def _filter_closed(self) -> None:
+        self.table.focus()
+        self._summarise()
+
+    def action_drilldown(self) -> None:
+        """Enter: open the details of the row under the cursor."""
+        row = self.table.cursor_drop_row()
+        if row is None or self.snapshot is None:
+            return
+        self.app.push_screen(
+            DrillDownScreen(row.key, self.snapshot, process_lookup=self.app.process_lookup)
+        )
+
+    @on(DataTable.RowSelected, "#drops")
+    def _row_clicked(self, event: DataTable.RowSelected) -> None:
+        """A click on the row under the cursor (Enter is the screen's binding)."""
+        event.stop()
+        self.action_drilldown()
+
+    @on(DataTable.HeaderSelected, "#drops")
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        key = event.column_key.value or ""
+        if key == self.table.sort_key:
+            self.table.invert()
+        else:
+            self.table.set_sort(key)

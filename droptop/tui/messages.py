@@ -1,0 +1,33 @@
+"""Messages the poller thread posts to the app: small, immutable, replaceable.
+
+A newer Refreshed replaces an older one still waiting in the queue, so a UI that
+falls behind skips stale frames instead of replaying them (as toolong does).
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from droptop.model import Snapshot
+from droptop.processes import NicRates, SelfUsage
+
+
+class Refreshed(Message):
+    """A good poll: the snapshot plus what psutil saw at the same moment."""
+
+    def __init__(self, snapshot: Snapshot, nics: tuple[NicRates, ...], usage: SelfUsage) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.nics = nics
+        self.usage = usage
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, Refreshed)
+
+
+class PollFailed(Message):
+    """A poll raised DroptopError; the app keeps showing the last good snapshot."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
