@@ -7,6 +7,7 @@ namespaces it creates), so other traffic on the machine cannot be mistaken for t
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -70,6 +71,9 @@ def test_stacks_are_sampled_and_symbolized(bpf_collector):
     assert row.stacks, "a rare drop must still get a stack"
     frames = row.stacks[0].frames
     assert any(f.startswith("__udp4_lib_rcv+0x") for f in frames), frames
+    # The tracing machinery (bpf_prog_*, bpf_trace_run*) is stripped: the first frame
+    # is the kernel function that freed the packet.
+    assert re.match(r"(kfree_skb_reason|sk_skb_reason_drop)\+0x", frames[0]), frames[:3]
     # Sampled, not one per drop: far fewer samples than drops.
     assert 1 <= sum(s.count for s in row.stacks) < row.packets
 

@@ -23,6 +23,7 @@ from droptop.headers import Headers, find_headers
 from droptop.layout import NO_REASON_LABEL, KernelLayout, read_layout
 from droptop.model import DropKey, Location, Reason, Snapshot, StackSample
 from droptop.sanitize import decode_c_string
+from droptop.stacks import strip_tracing_frames
 
 BPF_SOURCE = Path(__file__).resolve().parent.parent / "bpf" / "droptop.bpf.c"
 if not BPF_SOURCE.exists():  # running from a source checkout: bpf/ sits beside droptop/
@@ -305,7 +306,9 @@ class BccCollector:
             frames = self._stack_frames.get(sid)
             if frames is None:
                 try:
-                    frames = tuple(self._sym(a) for a in self._stack_map.walk(sid))
+                    frames, _ = strip_tracing_frames(
+                        [self._sym(a) for a in self._stack_map.walk(sid)]
+                    )
                 except KeyError:
                     continue
                 self._stack_frames[sid] = frames

@@ -13,8 +13,8 @@ from typing import Any
 
 from rich.text import Text
 
+from droptop import severity
 from droptop.model import DropRow, Snapshot
-from droptop.tui import severity
 from droptop.tui.format import (
     comm_text,
     fit,

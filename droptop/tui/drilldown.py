@@ -7,7 +7,6 @@ it runs in a thread worker and the screen says so until it returns.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -20,11 +19,12 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from droptop import severity
 from droptop.explain import explain
 from droptop.model import DropKey, DropRow, Snapshot
 from droptop.processes import ProcessInfo
 from droptop.sanitize import printable
-from droptop.tui import severity
+from droptop.stacks import strip_tracing_frames
 from droptop.tui.format import (
     comm_text,
     date_clock,
@@ -38,16 +38,12 @@ from droptop.tui.format import (
 
 MAX_STACKS = 5
 MAX_FRAMES = 12
-TRACING_FRAME = re.compile(r"^(bpf_prog_|bpf_trace_run|__traceiter_|__bpf_trace_|perf_trace_)")
-"""Frames of the tracing machinery itself (droptop's program calling in), not of the drop."""
 
 
 def drop_frames(frames: tuple[str, ...]) -> tuple[list[str], int]:
-    """The stack without the leading tracing frames, and how many were hidden."""
-    i = 0
-    while i < len(frames) - 1 and TRACING_FRAME.match(frames[i]):
-        i += 1
-    return list(frames[i:]), i
+    """The stack without the leading tracing frames (old snapshots still have them)."""
+    kept, hidden = strip_tracing_frames(frames)
+    return list(kept), hidden
 
 
 class DrillDownScreen(Screen):

@@ -14,9 +14,9 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from droptop import severity
 from droptop.model import Snapshot
 from droptop.processes import SelfUsage
-from droptop.tui import severity
 from droptop.tui.format import (
     clock,
     date_clock,

@@ -12,8 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from droptop import filtering
-from droptop.tui import severity
+from droptop import filtering, severity
 from droptop.tui.columns import COLUMNS
 from droptop.tui.keys import KEYS
 

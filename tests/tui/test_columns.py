@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from droptop import severity
 from droptop.tui import columns as cols
-from droptop.tui import severity
 from droptop.tui.format import fit, human_rate, spark
 from tests.factories import row, snapshot
 

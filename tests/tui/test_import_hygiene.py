@@ -69,7 +69,7 @@ def test_does_not_import_textual(module):
 
 def test_pure_tui_helpers_do_not_import_textual():
     """The layout, severity and poller logic are testable without Textual too."""
-    for module in ("droptop.tui.columns", "droptop.tui.severity", "droptop.tui.poller"):
+    for module in ("droptop.tui.columns", "droptop.severity", "droptop.tui.poller"):
         proc = subprocess.run(
             [sys.executable, "-c", PROBE, module],
             cwd=ROOT,
