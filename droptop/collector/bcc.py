@@ -1,25 +1,36 @@
-"""The real collector: loads bpf/droptop.bpf.c with bcc and reads its maps.
+"""The real collector: bpf/droptop.bpf.c, compiled by bcc, read with bpf(2).
 
 Start-up does every check that can fail before anything is attached (root, BTF,
-tracepoint, headers, bcc), so a failure is one sentence and nothing is left
-behind. Polling reads counters with one batch syscall; key metadata is read
-once per new key, stacks once per new stack id.
+tracepoint, headers), then a short-lived child compiles and attaches the program
+with bcc and hands back its fds (loader.py), so this process never holds bcc's
+LLVM. A failure is one sentence and nothing is left behind. Polling reads the
+counters with one batch syscall; key metadata is read once per new key, stacks
+at most every STACK_REFRESH seconds.
 """
 
 from __future__ import annotations
 
-import ctypes as ct
+import json
 import os
 import platform
-import tempfile
+import socket
+import struct
+import subprocess
+import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from droptop.collector.assemble import RawRow, SnapshotAssembler
-from droptop.collector.bpfmaps import BatchReader, BatchUnsupported, sum_percpu_u64
+from droptop.collector.bpfmaps import (
+    BatchReader,
+    BatchUnsupported,
+    lookup,
+    possible_cpus,
+    sum_percpu_u64,
+)
 from droptop.errors import DroptopError
 from droptop.headers import Headers, find_headers
+from droptop.ksyms import KernelSymbols
 from droptop.layout import NO_REASON_LABEL, KernelLayout, read_layout
 from droptop.model import DropKey, Location, Reason, Snapshot, StackSample
 from droptop.sanitize import decode_c_string
@@ -29,7 +40,13 @@ BPF_SOURCE = Path(__file__).resolve().parent.parent / "bpf" / "droptop.bpf.c"
 if not BPF_SOURCE.exists():  # running from a source checkout: bpf/ sits beside droptop/
     BPF_SOURCE = Path(__file__).resolve().parents[2] / "bpf" / "droptop.bpf.c"
 
-PROG_NAME = b"raw_tracepoint__kfree_skb"
+MAPS = ("counts", "key_info", "stack_counts", "stacks")
+"""Maps the loader hands over; the last two only with stacks on."""
+KEY_INFO = struct.Struct("<QIIII16s16s")
+"""struct key_info in droptop.bpf.c: drop_key {location, reason, ifindex, netns, flags,
+comm[16]} then ifname[16]."""
+STACK_VALUE = 127 * 8
+"""A BPF_STACK_TRACE value: PERF_MAX_STACK_DEPTH kernel addresses."""
 DEFAULT_MAX_KEYS = 10240
 STACK_ENTRIES = 2048
 STACKS_PER_ROW = 8
@@ -70,22 +87,6 @@ class NoReasonNames:
 
     def table(self) -> tuple[Reason, ...]:
         return ()
-
-
-@contextmanager
-def _captured_stderr():
-    """bcc's compiler writes to fd 2 directly; keep it off the user's screen unless it fails."""
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        saved = os.dup(2)
-        os.dup2(tmp.fileno(), 2)
-        box: list[str] = []
-        try:
-            yield box
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            box.append(tmp.read().decode(errors="replace"))
 
 
 def _bpf_prog_stats(fd: int) -> tuple[int, int, int]:
@@ -135,7 +136,7 @@ class BccCollector:
         self.max_keys = max_keys
         self.stacks_enabled = stacks
         self._stack_keys = max(1024, min(max_keys * 4, 65536))
-        self._bpf = None
+        self._fds: dict[str, int] = {}
         self._load()
         notes = (
             f"kernel headers: {self.headers.description}",
@@ -150,7 +151,6 @@ class BccCollector:
         )
         self._keys: dict[int, tuple[DropKey, str, str]] = {}  # idx -> (key, ifname, location)
         self._stack_frames: dict[int, tuple[str, ...]] = {}
-        self._ksym: dict[int, str] = {}
         self._last_stats: tuple[int, int] | None = None
         self._ns_per_drop: float | None = None
 
@@ -167,60 +167,80 @@ class BccCollector:
         return flags
 
     def _load(self) -> None:
+        """Have the loader child compile and attach the program; keep its fds."""
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(os.environ)
+        src_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = src_root + os.pathsep + env.get("PYTHONPATH", "")
         try:
-            from bcc import BPF
-        except ImportError:
-            raise DroptopError(
-                "the bcc Python module is missing; install it with `apt-get install "
-                "python3-bpfcc` and run droptop from a venv made with --system-site-packages"
-            ) from None
-        self._BPF = BPF
-        saved_env = os.environ.get("BCC_KERNEL_SOURCE")
-        os.environ["BCC_KERNEL_SOURCE"] = str(self.headers.path)  # read by bcc's compiler
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "droptop.collector.loader", str(child.fileno())],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+        finally:
+            child.close()
+        fds: list[int] = []
+        msg = b""
         try:
-            with _captured_stderr() as err:
-                self._bpf = BPF(src_file=str(BPF_SOURCE).encode(), cflags=self.cflags())
-        except Exception as e:  # bcc raises bare Exception for compile and load errors
-            detail = (err[0].strip().splitlines() or [str(e)])[-1] if err else str(e)
+            request = {
+                "source": str(BPF_SOURCE),
+                "cflags": self.cflags(),
+                "headers": str(self.headers.path),
+                "maps": list(MAPS if self.stacks_enabled else MAPS[:2]),
+            }
+            parent.sendall(json.dumps(request).encode())
+            msg, fds, _, _ = socket.recv_fds(parent, 1 << 16, 16)
+            parent.send(b"k")  # the child may exit now
+        except OSError:
+            pass  # the child died; its stderr says why
+        finally:
+            parent.close()
+            _, stderr = proc.communicate(timeout=60)
+        reply = json.loads(msg) if msg else {"error": stderr.decode(errors="replace").strip()}
+        if "error" in reply:
+            for fd in fds:
+                os.close(fd)
             raise DroptopError(
                 f"could not compile or load the BPF program with headers from "
-                f"{self.headers.description}: {detail}"
-            ) from None
-        finally:
-            if saved_env is None:
-                os.environ.pop("BCC_KERNEL_SOURCE", None)
-            else:
-                os.environ["BCC_KERNEL_SOURCE"] = saved_env
-        b = self._bpf
-        self._counts = b[b"counts"]
-        self._key_info = b[b"key_info"]
-        self._stack_counts = b[b"stack_counts"] if self.stacks_enabled else None
-        self._stack_map = b[b"stacks"] if self.stacks_enabled else None
-        self._prog_fd = b.funcs[PROG_NAME].fd
-        from bcc.utils import get_possible_cpus
-
-        self._ncpu = len(get_possible_cpus())
+                f"{self.headers.description}: {reply['error'] or 'the loader process failed'}"
+            )
+        self._fds = dict(zip(reply["fds"], fds))
+        self._maps = reply["maps"]
+        self._prog_fd = self._fds["prog"]
+        self._ncpu = possible_cpus()
         # The kernel copies each per-CPU value rounded up to 8 bytes.
-        self._value_size = (ct.sizeof(self._counts.sLeaf) + 7) // 8 * 8
+        self._value_size = (self._maps["counts"]["value_size"] + 7) // 8 * 8
+        if self._maps["key_info"]["value_size"] != KEY_INFO.size:
+            self.close()
+            raise DroptopError("droptop's BPF program and its reader disagree on key_info")
+        self._counts_fd = self._fds["map:counts"]
+        self._key_info_fd = self._fds["map:key_info"]
         self._counts_reader: BatchReader | None = BatchReader(
-            self._counts.map_fd, 4, self._ncpu * self._value_size, self.max_keys
+            self._counts_fd, 4, self._ncpu * self._value_size, self.max_keys
         )
-        if self._stack_counts is not None:
+        self._stack_reader: BatchReader | None = None
+        if self.stacks_enabled:
+            m = self._maps["stack_counts"]
             self._stack_reader = BatchReader(
-                self._stack_counts.map_fd,
-                ct.sizeof(self._stack_counts.Key),
-                ct.sizeof(self._stack_counts.Leaf),
-                self._stack_keys,
+                self._fds["map:stack_counts"], m["key_size"], m["value_size"], self._stack_keys
             )
         self._stacks: dict[int, tuple[StackSample, ...]] = {}
-        self._raw_rows: dict[int, RawRow] = {}
         self._stacks_read_at = 0.0
+        self._raw_rows: dict[int, RawRow] = {}
+        self._ksyms = KernelSymbols()
 
     def close(self) -> None:
-        """Detach and free the BPF program. Safe to call twice."""
-        b, self._bpf = self._bpf, None
-        if b is not None:
-            b.cleanup()
+        """Detach and free the BPF program (closing the link fd detaches it). Idempotent."""
+        fds, self._fds = getattr(self, "_fds", {}), {}
+        for fd in fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def __enter__(self) -> BccCollector:
         return self
@@ -248,37 +268,35 @@ class BccCollector:
         # Kernels without batch ops on arrays (before 5.6): one lookup per index.
         packets, nbytes = [], []
         for i in range(n):
-            vals = self._counts[self._counts.Key(i)]
-            packets.append(sum(v.packets for v in vals))
-            nbytes.append(sum(v.bytes for v in vals))
+            p, b = self._read_counter(i)
+            packets.append(p)
+            nbytes.append(b)
         return packets, nbytes
 
-    def _sym(self, addr: int) -> str:
-        s = self._ksym.get(addr)
-        if s is None:
-            s = self._BPF.ksym(addr, show_offset=True).decode(errors="replace")
-            if s.startswith("[unknown]"):
-                s = f"0x{addr:x}"
-            self._ksym[addr] = s
-        return s
+    def _read_counter(self, idx: int) -> tuple[int, int]:
+        raw = lookup(self._counts_fd, struct.pack("<I", idx), self._ncpu * self._value_size)
+        if raw is None:
+            return 0, 0
+        words = memoryview(raw).cast("Q")
+        step = self._value_size // 8
+        return sum(words[0::step]), sum(words[1::step])
 
     def _learn_new_keys(self) -> None:
         """Read key_info for indices claimed since the last poll (claims form a prefix)."""
         idx = len(self._keys)
         while idx < self.max_keys:
-            try:
-                info = self._key_info[self._key_info.Key(idx)]
-            except KeyError:
+            raw = lookup(self._key_info_fd, struct.pack("<I", idx), KEY_INFO.size)
+            if raw is None:
                 break
-            k = info.key
+            location, reason, ifindex, netns, flags, comm, ifname = KEY_INFO.unpack(raw)
             key = DropKey(
-                raw_reason=int(k.reason),
-                comm=decode_c_string(bytes(k.comm)),
-                kernel_context=bool(k.flags & 1),
-                ifindex=int(k.ifindex),
-                netns=int(k.netns),
+                raw_reason=reason,
+                comm=decode_c_string(comm),
+                kernel_context=bool(flags & 1),
+                ifindex=ifindex,
+                netns=netns,
             )
-            self._keys[idx] = (key, decode_c_string(bytes(info.ifname)), self._sym(k.location))
+            self._keys[idx] = (key, decode_c_string(ifname), self._ksyms.name(location))
             idx += 1
 
     def _read_stacks(self, new_keys: bool) -> dict[int, tuple[StackSample, ...]]:
@@ -287,7 +305,7 @@ class BccCollector:
         Stacks are only looked at in the drill-down and in saved snapshots, and the
         stack-count map can be several times larger than the key map.
         """
-        if self._stack_counts is None:
+        if self._stack_reader is None:
             return {}
         now = time.monotonic()
         if not new_keys and now - self._stacks_read_at < STACK_REFRESH:
@@ -296,21 +314,20 @@ class BccCollector:
         entries: list[tuple[int, int, int]] = []
         try:
             keys, vals, n = self._stack_reader.read()
-            ks = keys.cast("i")  # struct stack_key {u32 idx; s32 stackid}
-            cs = vals.cast("Q")
-            entries = [(ks[2 * i], ks[2 * i + 1], cs[i]) for i in range(n)]
         except BatchUnsupported:
-            entries = [(k.idx, k.stackid, v.value) for k, v in self._stack_counts.items()]
+            n = 0  # stack-count maps are hashes: batch works from 5.6, like droptop's arrays
+        ks = keys.cast("i") if n else []  # struct stack_key {u32 idx; s32 stackid}
+        cs = vals.cast("Q") if n else []
+        entries = [(ks[2 * i], ks[2 * i + 1], cs[i]) for i in range(n)]
         per_idx: dict[int, list[StackSample]] = {}
         for idx, sid, count in entries:
             frames = self._stack_frames.get(sid)
             if frames is None:
-                try:
-                    frames, _ = strip_tracing_frames(
-                        [self._sym(a) for a in self._stack_map.walk(sid)]
-                    )
-                except KeyError:
+                raw = lookup(self._fds["map:stacks"], struct.pack("<i", sid), STACK_VALUE)
+                if raw is None:
                     continue
+                addrs = [a for a in memoryview(raw).cast("Q") if a]
+                frames, _ = strip_tracing_frames([self._ksyms.name(a) for a in addrs])
                 self._stack_frames[sid] = frames
             per_idx.setdefault(idx, []).append(StackSample(frames, int(count)))
         self._stacks = {
@@ -328,14 +345,13 @@ class BccCollector:
 
     def read_raw(self) -> tuple[list[RawRow], tuple[int, int]]:
         """Cumulative rows and the overflow counter, straight from the maps."""
-        if self._bpf is None:
+        if not self._fds:
             raise DroptopError("collector is closed")
         known = len(self._keys)
         self._learn_new_keys()
         n = len(self._keys)
         packets, nbytes = self._read_counters(n)
-        over = self._counts[self._counts.Key(self.max_keys)]
-        overflow = (sum(v.packets for v in over), sum(v.bytes for v in over))
+        overflow = self._read_counter(self.max_keys)
         stacks = self._read_stacks(new_keys=n > known)
         rows = []
         cache = self._raw_rows
