@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="show only matching rows, e.g. 'reason:no_socket rate>10 !comm:ping'",
     )
     p.add_argument(
+        "--hide-unspecified",
+        action="store_true",
+        help="hide NOT_SPECIFIED rows (plain kfree_skb calls, often harmless; TUI key n)",
+    )
+    p.add_argument(
         "--max-keys",
         type=int,
         default=10240,
@@ -126,11 +131,12 @@ def run_batch(args: argparse.Namespace, collector) -> int:
             if snap.source != "replay":
                 time.sleep(args.delay)
                 snap = collector.poll()
-            shown = (
-                snap
-                if flt is None
-                else replace(snap, rows=tuple(r for r in snap.rows if flt.matches(r)))
-            )
+            shown = snap
+            if flt is not None or args.hide_unspecified:
+                rows = (r for r in snap.rows if flt is None or flt.matches(r))
+                if args.hide_unspecified:
+                    rows = (r for r in rows if r.reason.name != "NOT_SPECIFIED")
+                shown = replace(snap, rows=tuple(rows))
             out.write(render(shown, args.format, header=printed == 0))
             out.flush()
             printed += 1
@@ -175,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 collector,
                 interval=args.delay,
                 snapshot_dir=Path(args.snapshot_dir),
+                show_not_specified=not args.hide_unspecified,
                 initial_filter=args.filter,
             )
         finally:

@@ -205,3 +205,23 @@ def test_no_bpf_program_stays_attached_after_exit(how):
     assert p.returncode == {"sigterm": 143, "sigint": 0, "normal": 0}[how], err
     assert "Traceback" not in err
     assert wait_gone(mine) == set()
+
+
+def test_replay_batch_filter_and_hide_unspecified(tmp_path):
+    from droptop.export import write_output
+
+    path = write_output(
+        snapshot(
+            row(name="NOT_SPECIFIED", raw=2, comm="kworker"),
+            row(name="NO_SOCKET", comm="curl"),
+            row(name="NETFILTER_DROP", raw=6, comm="curl"),
+        ),
+        tmp_path / "snap.json",
+    )
+    r = run_droptop("--replay", str(path), "-b", "--format", "json", "--hide-unspecified")
+    assert r.returncode == 0, r.stderr
+    assert [x["reason"] for x in json.loads(r.stdout)["rows"]] == ["NO_SOCKET", "NETFILTER_DROP"]
+    r = run_droptop("--replay", str(path), "-b", "--format", "csv", "--filter", "!reason:netfilter")
+    assert r.returncode == 0, r.stderr
+    reasons = [line.split(",")[1] for line in r.stdout.splitlines()[1:]]
+    assert reasons == ["NOT_SPECIFIED", "NO_SOCKET"]
