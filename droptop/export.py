@@ -56,7 +56,7 @@ def format_for_path(path: str | os.PathLike, default: str = "json") -> str:
 # --- JSON -----------------------------------------------------------------
 
 
-def row_to_dict(row: DropRow, *, full: bool = False) -> dict[str, Any]:
+def row_to_dict(row: DropRow, *, full: bool = False, poll: int = 0) -> dict[str, Any]:
     d: dict[str, Any] = {
         "reason": row.reason.name,
         "raw": row.reason.raw,
@@ -74,7 +74,7 @@ def row_to_dict(row: DropRow, *, full: bool = False) -> dict[str, Any]:
     }
     if full:
         d["first_seen"] = row.first_seen
-        d["history"] = [round(h, 3) for h in row.history]
+        d["history"] = [round(h, 3) for h in row.history_at(poll)]
         d["locations"] = [{"symbol": loc.symbol, "packets": loc.packets} for loc in row.locations]
         d["stacks"] = [{"count": s.count, "frames": list(s.frames)} for s in row.stacks]
     return d
@@ -97,13 +97,14 @@ def snapshot_to_dict(snap: Snapshot, *, full: bool = False) -> dict[str, Any]:
         "bpf_ns_per_drop": None if snap.bpf_ns_per_drop is None else round(snap.bpf_ns_per_drop, 1),
         "bpf_missed": snap.bpf_missed,
         "stacks_enabled": snap.stacks_enabled,
-        "rows": [row_to_dict(r, full=full) for r in snap.rows],
+        "rows": [row_to_dict(r, full=full, poll=snap.poll) for r in snap.rows],
     }
     if full:
         d["droptop_snapshot"] = SNAPSHOT_VERSION
         d["source"] = snap.source
         d["notes"] = list(snap.notes)
         d["total_history"] = [round(h, 3) for h in snap.total_history]
+        d["poll"] = snap.poll
         d["reason_table"] = [
             {"raw": r.raw, "hex": r.hex, "subsys": r.subsys, "name": r.name, "source": r.source}
             for r in snap.reason_table
@@ -262,6 +263,7 @@ def load_snapshot(path: str | os.PathLike) -> Snapshot:
 
 
 def snapshot_from_dict(d: dict[str, Any]) -> Snapshot:
+    poll = int(d.get("poll", 0))
     table = tuple(
         Reason(int(r["raw"]), str(r["name"]), str(r["subsys"]), str(r.get("source", "snapshot")))
         for r in d.get("reason_table", ())
@@ -285,6 +287,7 @@ def snapshot_from_dict(d: dict[str, Any]) -> Snapshot:
                 rate=float(r.get("rate", 0.0)),
                 byte_rate=float(r.get("byte_rate", 0.0)),
                 history=tuple(float(h) for h in r.get("history", ())),
+                history_end=poll,
                 locations=tuple(
                     Location(str(x["symbol"]), int(x["packets"])) for x in r.get("locations", ())
                 ),
@@ -304,6 +307,7 @@ def snapshot_from_dict(d: dict[str, Any]) -> Snapshot:
         total_packets=int(d.get("total_packets", sum(r.packets for r in rows))),
         total_rate=float(d.get("total_rate", 0.0)),
         total_history=tuple(float(h) for h in d.get("total_history", ())),
+        poll=poll,
         overflow_packets=int(d.get("overflow", 0)),
         overflow_bytes=int(d.get("overflow_bytes", 0)),
         map_used=int(d.get("map_used", 0)),

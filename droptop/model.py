@@ -82,11 +82,23 @@ class DropRow:
     """Packets per second over the last interval."""
     byte_rate: float
     history: tuple[float, ...] = ()
-    """Recent per-interval rates, oldest first, for sparklines."""
+    """Per-interval rates up to and including poll `history_end`, oldest first.
+
+    An idle row is not rebuilt every poll (that is what keeps a 10k-row poll
+    cheap), so its history stops at its last change: use history_at(snap.poll).
+    """
+    history_end: int = 0
     locations: tuple[Location, ...] = ()
     stacks: tuple[StackSample, ...] = ()
     first_seen: float = 0.0
     """Wall-clock time the row first appeared."""
+
+    def history_at(self, poll: int, length: int = 60) -> tuple[float, ...]:
+        """The rate history as of `poll`: zeros for the polls since the row last changed."""
+        pad = min(length, poll - self.history_end)
+        if pad <= 0:
+            return self.history[-length:]
+        return (self.history + (0.0,) * pad)[-length:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +115,8 @@ class Snapshot:
     total_packets: int = 0
     total_rate: float = 0.0
     total_history: tuple[float, ...] = ()
+    poll: int = 0
+    """Poll number (1 for the first); DropRow.history_at(poll) pads idle rows' history."""
     overflow_packets: int = 0
     """Drops counted while the key map was full: counted, but not attributed to a row."""
     overflow_bytes: int = 0

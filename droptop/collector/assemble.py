@@ -1,14 +1,31 @@
-"""Raw cumulative rows from any collector -> one named, rated Snapshot."""
+"""Cumulative per-slot counters -> one named, rated, sorted Snapshot.
+
+A *slot* is one kernel counter (one index of droptop's counter array: a
+(reason, comm, ifindex, netns, kernel-context, location) tuple); a *row* is a
+DropKey, the sum of its slots over drop locations.
+
+A poll's Python work is proportional to what changed, not to the map: with 10k
+keys the map read is one syscall and a C-speed comparison of the counter lists
+finds the slots that moved; only their rows (and rows that just went idle) are
+rebuilt, every other row is the very same immutable object as last time. Table
+order is the active rows sorted by rate, then the idle rows, kept sorted by
+total with bisect as rows join and leave them.
+"""
 
 from __future__ import annotations
 
+import bisect
+import operator
 import socket
 import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Protocol
 
 from droptop.model import DropKey, DropRow, Location, Reason, Snapshot, StackSample
-from droptop.stats import RateTracker
+from droptop.stats import HISTORY_LEN, per_second
 
 
 class ReasonNames(Protocol):
@@ -24,7 +41,7 @@ class ReasonNames(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RawRow:
-    """One row as a collector reads it: cumulative counts, not yet named or rated."""
+    """One counter as a collector may report it: cumulative counts, not yet named or rated."""
 
     key: DropKey
     ifname: str
@@ -34,8 +51,37 @@ class RawRow:
     stacks: tuple[StackSample, ...] = ()
 
 
+class _Row:
+    """Mutable bookkeeping behind one DropRow."""
+
+    __slots__ = (
+        "base",
+        "cum",
+        "first_seen",
+        "history",
+        "ifname",
+        "key",
+        "last",
+        "order",
+        "row",
+        "slots",
+    )
+
+    def __init__(self, key: DropKey, ifname: str, order: int) -> None:
+        self.key = key
+        self.ifname = ifname
+        self.order = order
+        self.slots: list[int] = []
+        self.cum = [0, 0]  # packets, bytes: sum over slots, as read
+        self.base = (0, 0)  # subtracted after a reset
+        self.last = (0, 0)  # cum at the last rebuild: rates are deltas from it
+        self.history: deque[float] = deque(maxlen=HISTORY_LEN)
+        self.first_seen = 0.0
+        self.row: DropRow | None = None
+
+
 class SnapshotAssembler:
-    """Names reasons, computes rates and keeps per-row history between polls."""
+    """Names reasons, computes rates and keeps rows between polls."""
 
     def __init__(
         self,
@@ -47,8 +93,8 @@ class SnapshotAssembler:
         source: str = "live",
         notes: tuple[str, ...] = (),
         hostname: str | None = None,
-        clock=time.monotonic,
-        wallclock=time.time,
+        clock: Callable[[], float] = time.monotonic,
+        wallclock: Callable[[], float] = time.time,
     ) -> None:
         self.names = names
         self.kernel = kernel
@@ -59,71 +105,133 @@ class SnapshotAssembler:
         self.hostname = hostname if hostname is not None else socket.gethostname()
         self._clock = clock
         self._wallclock = wallclock
-        self._rates = RateTracker()
         self._last_poll: float | None = None
-        self._first_seen: dict[DropKey, float] = {}
-        self._row_cache: dict[DropKey, tuple[object, RawRow, DropRow]] = {}
+        self._poll = 0
+        # per slot
+        self._slot_row: list[_Row] = []
+        self._slot_loc: list[str] = []
+        self._p: list[int] = []
+        self._b: list[int] = []
+        self._stacks: dict[int, tuple[StackSample, ...]] = {}
+        # per row
+        self._rows: dict[DropKey, _Row] = {}
+        self._active: set[_Row] = set()
+        self._idle_keys: list[tuple[int, int]] = []  # (-packets, order), sorted
+        self._idle_rows: list[DropRow] = []
+        self._idle_of: dict[_Row, tuple[int, int]] = {}
+        self._total_history: deque[float] = deque(maxlen=HISTORY_LEN)
+        self._dirty: set[_Row] = set()  # rebuild next poll even without a change
         self._overflow_base = (0, 0)
         self._overflow_last = (0, 0)
+        self._base_total = 0
+        self._raw_slots: dict[tuple[DropKey, str], int] = {}
+
+    # --- slots --------------------------------------------------------------
+
+    def add_slot(self, slot: int, key: DropKey, ifname: str, location: str) -> None:
+        """Register counter `slot` (slots are numbered 0, 1, 2, ... in order)."""
+        if slot != len(self._slot_row):
+            raise ValueError(f"slot {slot} registered out of order")
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = _Row(key, ifname, len(self._rows))
+        elif not row.ifname:
+            row.ifname = ifname
+        row.slots.append(slot)
+        self._slot_row.append(row)
+        self._slot_loc.append(location)
+        self._p.append(0)
+        self._b.append(0)
+
+    @property
+    def slots(self) -> int:
+        return len(self._slot_row)
 
     def reset(self) -> None:
-        self._rates.reset()
+        """Cumulative counts start again from zero (rates and history are unaffected)."""
+        for row in self._rows.values():
+            row.base = (row.cum[0], row.cum[1])
+            if row.row is not None:
+                self._dirty.add(row)
+        self._base_total = sum(self._p)
         self._overflow_base = self._overflow_last
 
-    def build(
+    # --- polling ------------------------------------------------------------
+
+    def build_counts(
         self,
-        raw_rows: list[RawRow] | tuple[RawRow, ...],
+        packets: Sequence[int],
+        nbytes: Sequence[int],
         *,
+        stacks: dict[int, tuple[StackSample, ...]] | None = None,
         overflow: tuple[int, int] = (0, 0),
         map_used: int = 0,
         bpf_ns_per_drop: float | None = None,
         bpf_missed: int = 0,
     ) -> Snapshot:
+        """One poll from cumulative per-slot counters (index = slot)."""
         now = self._clock()
         wall = self._wallclock()
         interval = 0.0 if self._last_poll is None else now - self._last_poll
         self._last_poll = now
+        self._poll += 1
+        first = self._poll == 1
+        n = min(len(packets), len(self._p))
 
-        merged: dict[DropKey, RawRow] = {}
-        for r in raw_rows:  # several kernel keys (locations, racing slots) make one row
-            prev = merged.get(r.key)
-            merged[r.key] = r if prev is None else _merge(prev, r)
-        rates = self._rates.update({k: (r.packets, r.bytes) for k, r in merged.items()}, interval)
-        rows = []
-        cache = self._row_cache
-        for key, r in merged.items():
-            rt = rates[key]
-            hit = cache.get(key)
-            if hit is not None and hit[0] is rt and hit[1] is r:
-                rows.append(hit[2])  # idle row, same raw data: the same immutable row
-                continue
-            row = DropRow(
-                key=key,
-                reason=self.names.resolve(key.raw_reason),
-                ifname=r.ifname,
-                packets=rt.packets,
-                bytes=rt.bytes,
-                rate=rt.rate,
-                byte_rate=rt.byte_rate,
-                history=rt.history,
-                locations=r.locations,
-                stacks=r.stacks,
-                first_seen=self._first_seen.setdefault(key, wall),
-            )
-            cache[key] = (rt, r, row)
-            rows.append(row)
-        rows.sort(key=lambda row: (-row.rate, -row.packets))
+        # C-speed scans: the slots whose counters moved (bytes move with packets).
+        moved = set(compress(range(n), map(operator.ne, packets, self._p)))
+        moved.update(compress(range(n), map(operator.ne, nbytes, self._b)))
+        changed: set[_Row] = set()
+        for s in moved:
+            row = self._slot_row[s]
+            row.cum[0] += packets[s] - self._p[s]
+            row.cum[1] += nbytes[s] - self._b[s]
+            self._p[s] = packets[s]
+            self._b[s] = nbytes[s]
+            changed.add(row)
+        if stacks is not None and stacks is not self._stacks:
+            for s in set(stacks) | set(self._stacks):
+                if stacks.get(s) is not self._stacks.get(s) and s < len(self._slot_row):
+                    self._dirty.add(self._slot_row[s])
+            self._stacks = stacks
+
+        rates: dict[_Row, tuple[float, float]] = {}
+        for row in changed:
+            dp = row.cum[0] - row.last[0]
+            db = row.cum[1] - row.last[1]
+            if first:
+                rates[row] = (0.0, 0.0)
+            else:
+                rates[row] = (per_second(dp, interval), per_second(db, interval))
+        for row in self._active - changed:  # went idle: one more sample, rate 0
+            rates[row] = (0.0, 0.0)
+        for row in self._dirty - changed - self._active:
+            rates[row] = (0.0, 0.0)
+        self._dirty.clear()
+
+        total_rate = 0.0
+        for row, (rate, brate) in rates.items():
+            self._rebuild(row, rate, brate, wall)
+            total_rate += rate
+        self._active = {row for row, (rate, _) in rates.items() if rate > 0.0}
+        self._total_history.append(total_rate)
+
+        active = sorted(
+            (row.row for row in self._active if row.row is not None),
+            key=lambda r: (-r.rate, -r.packets),
+        )
         self._overflow_last = overflow
-        total_rate = sum(row.rate for row in rows)
+        rows = (*active, *self._idle_rows)
         return Snapshot(
             time=wall,
             interval=interval,
             kernel=self.kernel,
             hostname=self.hostname,
-            rows=tuple(rows),
-            total_packets=sum(row.packets for row in rows),
+            rows=rows,
+            total_packets=sum(self._p) - self._base_total,
             total_rate=total_rate,
-            total_history=self._rates.total_history,
+            total_history=tuple(self._total_history),
+            poll=self._poll,
             overflow_packets=overflow[0] - self._overflow_base[0],
             overflow_bytes=overflow[1] - self._overflow_base[1],
             map_used=map_used,
@@ -137,19 +245,109 @@ class SnapshotAssembler:
             notes=self.notes,
         )
 
+    def _rebuild(self, row: _Row, rate: float, brate: float, wall: float) -> None:
+        old = row.row
+        if old is not None and old.rate == 0.0:
+            self._idle_remove(row)
+        if old is not None:  # zeros for the polls this row sat idle
+            gap = min(HISTORY_LEN, self._poll - 1 - old.history_end)
+            row.history.extend((0.0,) * max(0, gap))
+        else:
+            row.first_seen = wall
+        row.history.append(rate)
+        row.last = (row.cum[0], row.cum[1])
+        packets = row.cum[0] - row.base[0]
+        row.row = DropRow(
+            key=row.key,
+            reason=self.names.resolve(row.key.raw_reason),
+            ifname=row.ifname,
+            packets=packets,
+            bytes=row.cum[1] - row.base[1],
+            rate=rate,
+            byte_rate=brate,
+            history=tuple(row.history),
+            history_end=self._poll,
+            locations=self._locations(row),
+            stacks=self._row_stacks(row),
+            first_seen=row.first_seen,
+        )
+        if rate == 0.0:
+            self._idle_add(row, packets)
 
-def _merge(a: RawRow, b: RawRow) -> RawRow:
-    locs: dict[str, int] = {}
-    for loc in a.locations + b.locations:
-        locs[loc.symbol] = locs.get(loc.symbol, 0) + loc.packets
-    stacks: dict[tuple[str, ...], int] = {}
-    for st in a.stacks + b.stacks:
-        stacks[st.frames] = stacks.get(st.frames, 0) + st.count
-    return RawRow(
-        key=a.key,
-        ifname=a.ifname or b.ifname,
-        packets=a.packets + b.packets,
-        bytes=a.bytes + b.bytes,
-        locations=tuple(Location(s, n) for s, n in sorted(locs.items(), key=lambda kv: -kv[1])),
-        stacks=tuple(StackSample(f, n) for f, n in sorted(stacks.items(), key=lambda kv: -kv[1])),
-    )
+    def _locations(self, row: _Row) -> tuple[Location, ...]:
+        if len(row.slots) == 1:
+            s = row.slots[0]
+            return (Location(self._slot_loc[s], self._p[s]),) if self._slot_loc[s] else ()
+        locs: dict[str, int] = {}
+        for s in row.slots:
+            if self._slot_loc[s]:
+                locs[self._slot_loc[s]] = locs.get(self._slot_loc[s], 0) + self._p[s]
+        return tuple(Location(k, v) for k, v in sorted(locs.items(), key=lambda kv: -kv[1]) if v)
+
+    def _row_stacks(self, row: _Row) -> tuple[StackSample, ...]:
+        if len(row.slots) == 1:
+            return self._stacks.get(row.slots[0], ())
+        merged: dict[tuple[str, ...], int] = {}
+        for s in row.slots:
+            for st in self._stacks.get(s, ()):
+                merged[st.frames] = merged.get(st.frames, 0) + st.count
+        return tuple(StackSample(f, c) for f, c in sorted(merged.items(), key=lambda kv: -kv[1]))
+
+    def _idle_add(self, row: _Row, packets: int) -> None:
+        k = (-packets, row.order)
+        i = bisect.bisect_left(self._idle_keys, k)
+        self._idle_keys.insert(i, k)
+        assert row.row is not None
+        self._idle_rows.insert(i, row.row)
+        self._idle_of[row] = k
+
+    def _idle_remove(self, row: _Row) -> None:
+        k = self._idle_of.pop(row, None)
+        if k is None:
+            return
+        i = bisect.bisect_left(self._idle_keys, k)
+        if i < len(self._idle_keys) and self._idle_keys[i] == k:
+            del self._idle_keys[i]
+            del self._idle_rows[i]
+
+    # --- the RawRow interface (fake collector, tests) ------------------------
+
+    def build(
+        self,
+        raw_rows: Sequence[RawRow],
+        *,
+        overflow: tuple[int, int] = (0, 0),
+        map_used: int = 0,
+        bpf_ns_per_drop: float | None = None,
+        bpf_missed: int = 0,
+    ) -> Snapshot:
+        """One poll from rows: each (key, location) becomes a slot the first time it is seen."""
+        stacks: dict[int, tuple[StackSample, ...]] = dict(self._stacks)
+        for r in raw_rows:
+            locs = r.locations or (Location("", r.packets),)
+            for i, loc in enumerate(locs):
+                ident = (r.key, loc.symbol)
+                slot = self._raw_slots.get(ident)
+                if slot is None:
+                    slot = self._raw_slots[ident] = self.slots
+                    self.add_slot(slot, r.key, r.ifname, loc.symbol)
+                if i == 0 and stacks.get(slot) != r.stacks:
+                    stacks[slot] = r.stacks
+        packets = list(self._p)
+        nbytes = list(self._b)
+        for r in raw_rows:
+            locs = r.locations or (Location("", r.packets),)
+            for i, loc in enumerate(locs):
+                slot = self._raw_slots[(r.key, loc.symbol)]
+                packets[slot] = loc.packets
+                # Bytes are per row; put them on the row's first location.
+                nbytes[slot] = r.bytes if i == 0 else 0
+        return self.build_counts(
+            packets,
+            nbytes,
+            stacks=stacks if stacks != self._stacks else self._stacks,
+            overflow=overflow,
+            map_used=map_used,
+            bpf_ns_per_drop=bpf_ns_per_drop,
+            bpf_missed=bpf_missed,
+        )

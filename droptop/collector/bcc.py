@@ -229,6 +229,7 @@ class BccCollector:
                 self._fds["map:stack_counts"], m["key_size"], m["value_size"], self._stack_keys
             )
         self._stacks: dict[int, tuple[StackSample, ...]] = {}
+        self._stack_raw: dict[int, tuple[tuple[tuple[int, int], ...], tuple[StackSample, ...]]] = {}
         self._stacks_read_at = 0.0
         self._raw_rows: dict[int, RawRow] = {}
         self._ksyms = KernelSymbols()
@@ -296,7 +297,8 @@ class BccCollector:
                 ifindex=ifindex,
                 netns=netns,
             )
-            self._keys[idx] = (key, decode_c_string(ifname), self._ksyms.name(location))
+            self._keys[idx] = entry = (key, decode_c_string(ifname), self._ksyms.name(location))
+            self.assembler.add_slot(idx, *entry)
             idx += 1
 
     def _read_stacks(self, new_keys: bool) -> dict[int, tuple[StackSample, ...]]:
@@ -311,30 +313,38 @@ class BccCollector:
         if not new_keys and now - self._stacks_read_at < STACK_REFRESH:
             return self._stacks
         self._stacks_read_at = now
-        entries: list[tuple[int, int, int]] = []
         try:
             keys, vals, n = self._stack_reader.read()
         except BatchUnsupported:
             n = 0  # stack-count maps are hashes: batch works from 5.6, like droptop's arrays
         ks = keys.cast("i") if n else []  # struct stack_key {u32 idx; s32 stackid}
         cs = vals.cast("Q") if n else []
-        entries = [(ks[2 * i], ks[2 * i + 1], cs[i]) for i in range(n)]
-        per_idx: dict[int, list[StackSample]] = {}
-        for idx, sid, count in entries:
-            frames = self._stack_frames.get(sid)
-            if frames is None:
-                raw = lookup(self._fds["map:stacks"], struct.pack("<i", sid), STACK_VALUE)
-                if raw is None:
-                    continue
-                addrs = [a for a in memoryview(raw).cast("Q") if a]
-                frames, _ = strip_tracing_frames([self._ksyms.name(a) for a in addrs])
-                self._stack_frames[sid] = frames
-            per_idx.setdefault(idx, []).append(StackSample(frames, int(count)))
-        self._stacks = {
-            idx: tuple(sorted(v, key=lambda st: -st.count)[:STACKS_PER_ROW])
-            for idx, v in per_idx.items()
-        }
-        return self._stacks
+        per_idx: dict[int, list[tuple[int, int]]] = {}
+        for i in range(n):
+            per_idx.setdefault(ks[2 * i], []).append((cs[i], ks[2 * i + 1]))
+        stacks: dict[int, tuple[StackSample, ...]] = {}
+        for idx, entries in per_idx.items():
+            entries.sort(reverse=True)
+            top = tuple(entries[:STACKS_PER_ROW])
+            old = self._stack_raw.get(idx)
+            if old is not None and old[0] == top:
+                stacks[idx] = old[1]  # the same object: the row need not be rebuilt
+                continue
+            samples = []
+            for count, sid in top:
+                frames = self._stack_frames.get(sid)
+                if frames is None:
+                    raw = lookup(self._fds["map:stacks"], struct.pack("<i", sid), STACK_VALUE)
+                    if raw is None:
+                        continue
+                    addrs = [a for a in memoryview(raw).cast("Q") if a]
+                    frames, _ = strip_tracing_frames([self._ksyms.name(a) for a in addrs])
+                    self._stack_frames[sid] = frames
+                samples.append(StackSample(frames, int(count)))
+            stacks[idx] = tuple(samples)
+            self._stack_raw[idx] = (top, stacks[idx])
+        self._stacks = stacks
+        return stacks
 
     def _bpf_stats(self) -> tuple[float | None, int]:
         run_ns, run_cnt, missed = _bpf_prog_stats(self._prog_fd)
@@ -370,12 +380,20 @@ class BccCollector:
         return rows, overflow
 
     def poll(self) -> Snapshot:
-        rows, overflow = self.read_raw()
+        if not self._fds:
+            raise DroptopError("collector is closed")
+        known = len(self._keys)
+        self._learn_new_keys()
+        n = len(self._keys)
+        packets, nbytes = self._read_counters(n)
+        stacks = self._read_stacks(new_keys=n > known)
         ns, missed = self._bpf_stats()
-        return self.assembler.build(
-            rows,
-            overflow=overflow,
-            map_used=len(self._keys),
+        return self.assembler.build_counts(
+            packets,
+            nbytes,
+            stacks=stacks,
+            overflow=self._read_counter(self.max_keys),
+            map_used=n,
             bpf_ns_per_drop=ns,
             bpf_missed=missed,
         )

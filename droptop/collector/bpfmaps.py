@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes as ct
 import errno
+import operator
 import os
 import platform
 
@@ -141,9 +142,9 @@ def sum_percpu_u64(
     stride = ncpu * slot // 8
     out = []
     for f in range(fields):
-        acc = list(words[f::stride])
+        acc = words[f::stride].tolist()
         for cpu in range(1, ncpu):
             off = cpu * slot // 8 + f
-            acc = [a + b for a, b in zip(acc, words[off::stride])]
+            acc = list(map(operator.add, acc, words[off::stride].tolist()))
         out.append(acc)
     return out

@@ -219,7 +219,7 @@ def cell(
     elif key == "netns":
         text = netns_text(row.key.netns)
     elif key == "trend":
-        return Text(spark(row.history, width), style="cyan" if color else "", end="")
+        return Text(spark(row.history_at(snap.poll), width), style="cyan" if color else "", end="")
     else:  # pragma: no cover
         raise KeyError(key)
     text = fit(text, width)

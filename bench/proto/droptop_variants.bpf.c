@@ -1,0 +1,248 @@
+/*
+ * BENCHMARK PROTOTYPE, not droptop's program: a copy of bpf/droptop.bpf.c with
+ * knobs that switch parts of the per-drop hot path off or to an alternative, so
+ * bench_variants.py can measure what each part costs (kernel.bpf_stats_enabled).
+ *
+ *   V_TWO_READS   read skb->dev and skb->len with two small probe reads instead
+ *                 of one read spanning both (a 100-byte copy on 6.18)
+ *   V_NO_SKB      diagnostic: no skb read at all (dev = NULL, len = 0)
+ *   V_NO_TASK     diagnostic: no bpf_get_current_task() in the burst-cache tag
+ *   V_PID_TAG     tag the burst cache with bpf_get_current_pid_tgid() instead
+ *   V_TPBTF       the same program as a BTF-typed raw tracepoint (tp_btf): skb->dev
+ *                 and skb->len become plain loads (the verifier checks them
+ *                 against BTF and the JIT inlines them) instead of a helper call.
+ *                 bcc 0.26 cannot load this type itself: it is compiled under a
+ *                 name bcc does not auto-attach and loaded by tpbtf.py
+ *
+ * Everything else is droptop's program unchanged (see the original's comments).
+ */
+
+#ifndef MAX_KEYS
+#error "MAX_KEYS must be given"
+#endif
+#ifndef PF_KTHREAD_FLAG
+#define PF_KTHREAD_FLAG 0x00200000 /* include/linux/sched.h, unchanged since 2.6 */
+#endif
+#ifndef STACK_FIRST
+#define STACK_FIRST 4 /* first drops of a key on a CPU always get a stack */
+#endif
+#ifndef STACK_EVERY_MASK
+#define STACK_EVERY_MASK 4095 /* then one stack per 4096 drops per CPU */
+#endif
+
+#define V_STR2(x) #x
+#define V_STR(x) V_STR2(x)
+#define COMM_LEN 16
+#define CLAIM_TRIES 8
+#define IFNAME_LEN 16
+#define FLAG_KERNEL_CONTEXT 1
+
+struct drop_key {
+	u64 location;
+	u32 reason;
+	u32 ifindex;
+	u32 netns;
+	u32 flags;
+	char comm[COMM_LEN];
+};
+
+/* key_info[idx]: what counter index idx counts; inserted once, when idx is claimed. */
+struct key_info {
+	struct drop_key key;
+	char ifname[IFNAME_LEN];
+};
+
+struct counters {
+	u64 packets;
+	u64 bytes;
+};
+
+/* The per-CPU burst cache. */
+struct slot {
+	u64 task;
+	u64 dev;
+	u64 location;
+	u64 jiffies;
+	u32 reason;
+	u32 idx;
+};
+
+struct stack_key {
+	u32 idx;
+	s32 stackid;
+};
+
+BPF_HASH(key_to_idx, struct drop_key, u32, MAX_KEYS);
+BPF_HASH(key_info, u32, struct key_info, MAX_KEYS);
+/* Index MAX_KEYS is the overflow counter: drops seen while every index was taken. */
+BPF_PERCPU_ARRAY(counts, struct counters, MAX_KEYS + 1);
+BPF_ARRAY(next_idx, u32, 1);
+BPF_PERCPU_ARRAY(cache, struct slot, 1);
+
+#ifdef WITH_STACKS
+BPF_STACK_TRACE(stacks, STACK_ENTRIES);
+BPF_HASH(stack_counts, struct stack_key, u64, STACK_KEYS);
+#endif
+
+static __always_inline u32 lookup_or_add_key(void *dev, u64 location, u32 reason, u64 task)
+{
+	struct drop_key k = {};
+	u32 zero = 0;
+
+	k.location = location;
+	k.reason = reason;
+	bpf_get_current_comm(&k.comm, sizeof(k.comm));
+	if ((u32)bpf_get_current_pid_tgid() == 0) {
+		k.flags = FLAG_KERNEL_CONTEXT; /* idle task: softirq on an idle CPU */
+	} else {
+		u32 tflags = 0;
+#if defined(V_NO_TASK) || defined(V_PID_TAG)
+		task = bpf_get_current_task(); /* the tag is not the task pointer here */
+#endif
+		bpf_probe_read_kernel(&tflags, sizeof(tflags), (void *)task + TASK_FLAGS_OFF);
+		if (tflags & PF_KTHREAD_FLAG)
+			k.flags = FLAG_KERNEL_CONTEXT;
+	}
+	if (dev) {
+		void *net = NULL;
+		bpf_probe_read_kernel(&k.ifindex, sizeof(k.ifindex), dev + DEV_IFINDEX_OFF);
+		bpf_probe_read_kernel(&net, sizeof(net), dev + DEV_NDNET_OFF);
+		if (net)
+			bpf_probe_read_kernel(&k.netns, sizeof(k.netns), net + NET_INUM_OFF);
+	}
+
+	u32 *found = key_to_idx.lookup(&k);
+	if (found)
+		return *found;
+
+	/* Claim the lowest free counter index. BPF (as bcc's LLVM emits it) has
+	 * no fetch-and-add with a result, so the claim is an insert-if-absent into
+	 * key_info, which exactly one CPU wins; next_idx only says where to start. */
+	struct key_info info = {};
+	__builtin_memcpy(&info.key, &k, sizeof(k));
+	if (dev)
+		bpf_probe_read_kernel(&info.ifname, sizeof(info.ifname), dev + DEV_NAME_OFF);
+	u32 *next = next_idx.lookup(&zero);
+	if (!next)
+		return MAX_KEYS;
+	u32 idx = *next;
+	int claimed = 0;
+#pragma unroll
+	for (int i = 0; i < CLAIM_TRIES; i++) {
+		if (idx >= MAX_KEYS)
+			return MAX_KEYS;
+		if (key_info.insert(&idx, &info) == 0) {
+			claimed = 1;
+			break;
+		}
+		idx++;
+	}
+	if (!claimed)
+		return MAX_KEYS; /* counted as overflow; the next drop tries again */
+	__sync_fetch_and_add(next, 1);
+
+	if (key_to_idx.insert(&k, &idx) != 0) {
+		/* Another CPU added the same key first (idx stays unused: user space
+		 * merges rows by key), or the hash is full (overflow). */
+		found = key_to_idx.lookup(&k);
+		return found ? *found : MAX_KEYS;
+	}
+	return idx;
+}
+
+#ifdef V_TPBTF
+int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
+#else
+RAW_TRACEPOINT_PROBE(kfree_skb)
+#endif
+{
+	void *skb = (void *)ctx->args[0];
+	u64 location = ctx->args[1];
+#ifdef HAVE_REASON
+	u32 reason = (u32)ctx->args[2];
+#else
+	u32 reason = 0;
+#endif
+	u32 zero = 0;
+	void *dev = NULL;
+	u32 len = 0;
+
+#if defined(V_NO_SKB)
+	(void)skb;
+#elif defined(V_TPBTF)
+	/* Direct loads: args[0] is a BTF-typed struct sk_buff pointer here, so the
+	 * verifier checks each load against BTF and the JIT emits it inline (with
+	 * an exception-table entry, like a probe read but without a call). Written
+	 * as BPF asm because bcc's rewriter would turn a C dereference of anything
+	 * derived from ctx back into a bpf_probe_read() call. */
+	asm volatile("%0 = *(u64 *)(%1 + " V_STR(SKB_DEV_OFF) ")" : "=r"(dev) : "r"(skb));
+	asm volatile("%0 = *(u32 *)(%1 + " V_STR(SKB_LEN_OFF) ")" : "=r"(len) : "r"(skb));
+#elif defined(V_TWO_READS)
+	bpf_probe_read_kernel(&dev, sizeof(dev), skb + SKB_DEV_OFF);
+	bpf_probe_read_kernel(&len, sizeof(len), skb + SKB_LEN_OFF);
+#elif SKB_LEN_OFF > SKB_DEV_OFF && SKB_LEN_OFF - SKB_DEV_OFF <= 120
+	/* One probe read covers both fields: one helper call instead of two. */
+	struct {
+		char buf[SKB_LEN_OFF - SKB_DEV_OFF + sizeof(u32)];
+	} span;
+	bpf_probe_read_kernel(&span, sizeof(span), skb + SKB_DEV_OFF);
+	dev = *(void **)&span.buf[0];
+	len = *(u32 *)&span.buf[SKB_LEN_OFF - SKB_DEV_OFF];
+#else
+	bpf_probe_read_kernel(&dev, sizeof(dev), skb + SKB_DEV_OFF);
+	bpf_probe_read_kernel(&len, sizeof(len), skb + SKB_LEN_OFF);
+#endif
+
+	struct slot *s = cache.lookup(&zero);
+	if (!s)
+		return 0;
+#if defined(V_NO_TASK)
+	u64 task = 0;
+#elif defined(V_PID_TAG)
+	u64 task = bpf_get_current_pid_tgid();
+#elif defined(V_TASK_BTF)
+	u64 task = (u64)bpf_get_current_task_btf();
+#else
+	u64 task = bpf_get_current_task();
+#endif
+	u64 now = bpf_jiffies64();
+	u32 idx;
+	if (s->task == task && s->dev == (u64)dev && s->location == location &&
+	    s->reason == reason && s->jiffies == now) {
+		idx = s->idx;
+	} else {
+		/* Re-resolving at least once a jiffy picks up a changed comm or a
+		 * device freed and reallocated at the same address. */
+		idx = lookup_or_add_key(dev, location, reason, task);
+		s->task = task;
+		s->dev = (u64)dev;
+		s->location = location;
+		s->reason = reason;
+		s->jiffies = now;
+		s->idx = idx;
+	}
+
+	struct counters *c = counts.lookup(&idx);
+	if (!c)
+		return 0;
+	c->packets += 1;
+	c->bytes += len;
+
+#ifdef WITH_STACKS
+	/* Sampled: a stack walk on every drop would cost ~1.5 us each. */
+	if (idx < MAX_KEYS &&
+	    (c->packets <= STACK_FIRST || (c->packets & STACK_EVERY_MASK) == 0)) {
+		struct stack_key sk = {.idx = idx};
+		sk.stackid = stacks.get_stackid(ctx, 0);
+		if (sk.stackid >= 0) {
+			u64 one = 1;
+			u64 *n = stack_counts.lookup(&sk);
+			if (n)
+				__sync_fetch_and_add(n, 1);
+			else
+				stack_counts.update(&sk, &one);
+		}
+	}
+#endif
+	return 0;
+}
