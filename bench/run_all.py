@@ -42,7 +42,6 @@ def steps(quick: bool) -> list[tuple[str, str]]:
             ("variants", "bench_variants.py --reps 2 --seconds 1 --variants empty,droptop,tp_btf"),
             ("poll", "bench_poll.py --polls 10 --batch-intervals 8"),
             ("startup", "bench_startup.py --reps 2 --tui-seconds 6"),
-            ("fastpoll", "proto/bench_fastpoll.py --polls 4"),
         ]
     return [
         (
@@ -52,7 +51,6 @@ def steps(quick: bool) -> list[tuple[str, str]]:
         ("variants", f"bench_variants.py --reps 3 --seconds 1 --variants {variants}"),
         ("poll", "bench_poll.py --polls 30 --batch-intervals 20"),
         ("startup", "bench_startup.py --reps 5 --tui-seconds 12"),
-        ("fastpoll", "proto/bench_fastpoll.py --polls 8"),
     ]
 
 
@@ -70,7 +68,6 @@ def summary_md(took: dict[str, float]) -> str:
     import bench_poll
 
     ov, va, po, st = load("overhead"), load("variants"), load("poll"), load("startup")
-    fp = load("fastpoll")
     env = (ov or po or st or {}).get("environment", {})
     out = [
         "# droptop benchmark results",
@@ -144,24 +141,6 @@ def summary_md(took: dict[str, float]) -> str:
                     f"| peak RSS, 10k keys (batch) | <= {TARGET_RSS_MB:.0f} MB "
                     f"| {b['peak_rss_mb']} MB | {yes(b['peak_rss_mb'] <= TARGET_RSS_MB)} |"
                 )
-    if fp:
-        out += [
-            "## Prototype: incremental poll (proto/fast_poll.py), same map",
-            "",
-            "| counters moved | droptop poll ms | prototype poll ms |",
-            "|---|---|---|",
-        ]
-        for state, r in fp.items():
-            if isinstance(r, dict) and "current_ms" in r:
-                cur, pro = common.fmt_range(r["current_ms"]), common.fmt_range(r["prototype_ms"])
-                out.append(f"| {state} | {cur} | {pro} |")
-                if state == "1% moved":
-                    ms = r["prototype_ms"]["median"]
-                    targets.append(
-                        f"| ... poll with the incremental prototype (1% moved) "
-                        f"| <= {TARGET_POLL_MS} ms | {ms:.1f} ms | {yes(ms <= TARGET_POLL_MS)} |"
-                    )
-        out.append("")
     if st:
         out += ["## Start-up", ""]
         out.append(
@@ -226,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--only", default="", help="subset: overhead,variants,poll,startup,fastpoll")
+    p.add_argument("--only", default="", help="subset: overhead,variants,poll,startup")
     p.add_argument("--summary-only", action="store_true", help="rewrite summary.md from results")
     args = p.parse_args(argv)
     common.require_root()
