@@ -195,7 +195,7 @@ class DroptopApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.latest.notes if self.latest else ()))
 
     def action_pause(self) -> None:
         self.paused = not self.paused

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from droptop import filtering, severity
+from droptop.sanitize import printable
 from droptop.tui.columns import COLUMNS
 from droptop.tui.keys import KEYS
 
@@ -85,6 +86,11 @@ class HelpScreen(Screen):
         Binding("escape,question_mark,f1", "close", "Back", id="help_close", priority=True),
     ]
 
+    def __init__(self, notes: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.notes = notes
+        """Facts about this run (kernel headers used, how the program is attached)."""
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
             yield Static(
@@ -105,6 +111,9 @@ class HelpScreen(Screen):
             yield Static(severity.legend(), markup=False)
             yield Static("Columns", classes="help-title")
             yield Static(columns_table())
+            if self.notes:
+                yield Static("This run", classes="help-title")
+                yield Static(Text("\n".join(printable(n) for n in self.notes)))
         yield Footer()
 
     def action_close(self) -> None:
