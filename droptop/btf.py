@@ -304,6 +304,17 @@ class Btf:
         _, type_id = self._resolve_path(struct, path)
         return self._size_of(type_id)
 
+    def type_id(self, name: str, kind: int) -> int | None:
+        """Id of the first type of ``kind`` called ``name`` (this blob, then its base).
+
+        tp_btf programs attach to a tracepoint by the id of its ``btf_trace_*``
+        TYPEDEF in vmlinux.
+        """
+        ids = self._ids_named(name, frozenset({kind}))
+        if ids:
+            return ids[0]
+        return self.base.type_id(name, kind) if self.base is not None else None
+
     def func_proto_params(self, name: str) -> tuple[str, ...] | None:
         """Parameter names of FUNC ``name``, or of the prototype a TYPEDEF points to.
 

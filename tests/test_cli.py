@@ -46,7 +46,7 @@ def droptop_prog_ids() -> set[int]:
     return {
         p["id"]
         for p in json.loads(out)
-        if p.get("type") == "raw_tracepoint" and p.get("name") == "kfree_skb"
+        if p.get("type") in ("raw_tracepoint", "tracing") and p.get("name") == "kfree_skb"
     }
 
 

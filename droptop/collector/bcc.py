@@ -126,6 +126,10 @@ class BccCollector:
                 "CONFIG_DEBUG_INFO_BTF=y"
             ) from None
         self.layout: KernelLayout = read_layout(vmlinux)
+        from droptop.btf import TYPEDEF
+
+        # tp_btf attaches by this id; the loader falls back to a raw tracepoint without it.
+        self._tp_btf_id = vmlinux.type_id("btf_trace_kfree_skb", TYPEDEF)
         if self.layout.has_reason:
             from droptop.reasons import ReasonResolver
 
@@ -138,7 +142,10 @@ class BccCollector:
         self._stack_keys = max(1024, min(max_keys * 4, 65536))
         self._fds: dict[str, int] = {}
         self._load()
+        attach = {"tp_btf": "BTF-typed raw tracepoint (tp_btf)", "raw_tp": "raw tracepoint"}
         notes = (
+            f"attached to kfree_skb as a {attach.get(self.attach, self.attach)}"
+            + (f" ({self.attach_note})" if self.attach_note else ""),
             f"kernel headers: {self.headers.description}",
             *getattr(names, "notes", ()),
         )
@@ -191,6 +198,8 @@ class BccCollector:
                 "cflags": self.cflags(),
                 "headers": str(self.headers.path),
                 "maps": list(MAPS if self.stacks_enabled else MAPS[:2]),
+                "tp_btf": self._tp_btf_id is not None,
+                "tp_btf_id": self._tp_btf_id,
             }
             parent.sendall(json.dumps(request).encode())
             msg, fds, _, _ = socket.recv_fds(parent, 1 << 16, 16)
@@ -209,6 +218,9 @@ class BccCollector:
                 f"{self.headers.description}: {reply['error'] or 'the loader process failed'}"
             )
         self._fds = dict(zip(reply["fds"], fds))
+        self.attach = reply.get("attach", "raw_tp")
+        """tp_btf (skb fields read directly) or raw_tp (probe reads): see loader.py."""
+        self.attach_note = reply.get("tp_btf_error")
         self._maps = reply["maps"]
         self._prog_fd = self._fds["prog"]
         self._ncpu = possible_cpus()

@@ -57,10 +57,14 @@ class _BatchAttr(ct.Structure):
     ]
 
 
-def _bpf(cmd: int, attr: ct.Structure) -> int:
-    """0, or -errno."""
+def bpf_syscall(cmd: int, attr: ct.Structure) -> int:
+    """bpf(2): the result (0 or a new fd), or -errno."""
     rc = _syscall(_NR_BPF, cmd, ct.byref(attr), ct.sizeof(attr))
-    return -ct.get_errno() if rc < 0 else 0
+    return -ct.get_errno() if rc < 0 else int(rc)
+
+
+def _bpf(cmd: int, attr: ct.Structure) -> int:
+    return bpf_syscall(cmd, attr)
 
 
 def possible_cpus(path: str = "/sys/devices/system/cpu/possible") -> int:
