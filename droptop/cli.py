@@ -15,6 +15,7 @@ from pathlib import Path
 from droptop import __version__
 from droptop.errors import DroptopError
 from droptop.export import FORMATS, render, write_output
+from droptop.sanitize import printable
 
 EPILOG = """\
 keys (TUI): q quit, ? help, / filter, < > sort, I invert, p pause, Enter stacks,
@@ -121,6 +122,9 @@ def run_batch(args: argparse.Namespace, collector) -> int:
     flt = _row_filter(args.filter)
     out = sys.stdout
     snap = collector.poll()  # the baseline: rates need two readings
+    if snap.source == "live":  # what droptop used (headers, attach mode): stderr, not data
+        for note in snap.notes:
+            print(f"droptop: {printable(note)}", file=sys.stderr)
     if snap.source == "replay":
         count = 1
     else:
