@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import json
 import os
-import socket
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from droptop import dropgen
+from droptop.collector import loader
 from droptop.collector.tpbtf import TpBtfError, _verifier_reason, trace_type_id
 from droptop.model import Snapshot
 from tests.btf_encoder import BtfEncoder
@@ -121,30 +118,8 @@ def run_loader(
         "maps": list(MAPS),
         **(extra or {}),
     }
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "droptop.collector.loader", str(child.fileno())],
-            pass_fds=[child.fileno()],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-    finally:
-        child.close()
-    try:
-        parent.sendall(json.dumps(request).encode())
-        msg, fds, _, _ = socket.recv_fds(parent, 1 << 16, 16)
-        if inspect is not None:
-            inspect(proc.pid)
-        parent.send(b"k")
-    finally:
-        parent.close()
-        _, stderr = proc.communicate(timeout=60)
-    reply = json.loads(msg)
-    return reply, dict(zip(reply.get("fds", ()), fds)), stderr.decode(errors="replace")
+    reply, fds, stderr = loader.run(request, inspect=inspect)
+    return reply, dict(zip(reply.get("fds", ()), fds)), stderr
 
 
 def close_all(fds: dict[str, int]) -> None:

@@ -10,16 +10,13 @@ at most every STACK_REFRESH seconds.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import socket
 import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from droptop.collector import loader
 from droptop.collector.assemble import RawRow, SnapshotAssembler
 from droptop.collector.bpfmaps import (
     BatchReader,
@@ -175,47 +172,21 @@ class BccCollector:
 
     def _load(self) -> None:
         """Have the loader child compile and attach the program; keep its fds."""
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ)
-        src_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = src_root + os.pathsep + env.get("PYTHONPATH", "")
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "droptop.collector.loader", str(child.fileno())],
-                pass_fds=[child.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=env,
-            )
-        finally:
-            child.close()
-        fds: list[int] = []
-        msg = b""
-        try:
-            request = {
-                "source": str(BPF_SOURCE),
-                "cflags": self.cflags(),
-                "headers": str(self.headers.path),
-                "maps": list(MAPS if self.stacks_enabled else MAPS[:2]),
-                "tp_btf": self._tp_btf_id is not None,
-                "tp_btf_id": self._tp_btf_id,
-            }
-            parent.sendall(json.dumps(request).encode())
-            msg, fds, _, _ = socket.recv_fds(parent, 1 << 16, 16)
-            parent.send(b"k")  # the child may exit now
-        except OSError:
-            pass  # the child died; its stderr says why
-        finally:
-            parent.close()
-            _, stderr = proc.communicate(timeout=60)
-        reply = json.loads(msg) if msg else {"error": stderr.decode(errors="replace").strip()}
+        request = {
+            "source": str(BPF_SOURCE),
+            "cflags": self.cflags(),
+            "headers": str(self.headers.path),
+            "maps": list(MAPS if self.stacks_enabled else MAPS[:2]),
+            "tp_btf": self._tp_btf_id is not None,
+            "tp_btf_id": self._tp_btf_id,
+        }
+        reply, fds, _ = loader.run(request)
         if "error" in reply:
             for fd in fds:
                 os.close(fd)
             raise DroptopError(
                 f"could not compile or load the BPF program with headers from "
-                f"{self.headers.description}: {reply['error'] or 'the loader process failed'}"
+                f"{self.headers.description}: {reply['error']}"
             )
         self._fds = dict(zip(reply["fds"], fds))
         self.attach = reply.get("attach", "raw_tp")
@@ -243,7 +214,6 @@ class BccCollector:
         self._stacks: dict[int, tuple[StackSample, ...]] = {}
         self._stack_raw: dict[int, tuple[tuple[tuple[int, int], ...], tuple[StackSample, ...]]] = {}
         self._stacks_read_at = 0.0
-        self._raw_rows: dict[int, RawRow] = {}
         self._ksyms = KernelSymbols()
 
     def close(self) -> None:
@@ -365,47 +335,37 @@ class BccCollector:
         self._last_stats = (run_ns, run_cnt)
         return (self._ns_per_drop if run_cnt else None), missed
 
-    def read_raw(self) -> tuple[list[RawRow], tuple[int, int]]:
-        """Cumulative rows and the overflow counter, straight from the maps."""
+    def _read(self) -> tuple[list[int], list[int], dict[int, tuple[StackSample, ...]]]:
+        """Learn new keys, then read every counter (one syscall) and, when due, stacks."""
         if not self._fds:
             raise DroptopError("collector is closed")
         known = len(self._keys)
         self._learn_new_keys()
         n = len(self._keys)
         packets, nbytes = self._read_counters(n)
-        overflow = self._read_counter(self.max_keys)
-        stacks = self._read_stacks(new_keys=n > known)
-        rows = []
-        cache = self._raw_rows
-        for idx in range(n):
-            p, b = packets[idx], nbytes[idx]
-            if not p:
-                continue
-            st = stacks.get(idx, ())
-            old = cache.get(idx)
-            if old is not None and old.packets == p and old.bytes == b and old.stacks is st:
-                rows.append(old)  # unchanged: the same object lets the assembler skip it
-                continue
-            key, ifname, loc = self._keys[idx]
-            cache[idx] = row = RawRow(key, ifname, p, b, (Location(loc, p),), st)
-            rows.append(row)
-        return rows, overflow
+        return packets, nbytes, self._read_stacks(new_keys=n > known)
+
+    def read_raw(self) -> tuple[list[RawRow], tuple[int, int]]:
+        """Cumulative rows and the overflow counter, straight from the maps (tests, bench)."""
+        packets, nbytes, stacks = self._read()
+        rows = [
+            RawRow(key, ifname, p, b, (Location(loc, p),), stacks.get(idx, ()))
+            for idx, ((key, ifname, loc), p, b) in enumerate(
+                zip(self._keys.values(), packets, nbytes)
+            )
+            if p
+        ]
+        return rows, self._read_counter(self.max_keys)
 
     def poll(self) -> Snapshot:
-        if not self._fds:
-            raise DroptopError("collector is closed")
-        known = len(self._keys)
-        self._learn_new_keys()
-        n = len(self._keys)
-        packets, nbytes = self._read_counters(n)
-        stacks = self._read_stacks(new_keys=n > known)
+        packets, nbytes, stacks = self._read()
         ns, missed = self._bpf_stats()
         return self.assembler.build_counts(
             packets,
             nbytes,
             stacks=stacks,
             overflow=self._read_counter(self.max_keys),
-            map_used=n,
+            map_used=len(packets),
             bpf_ns_per_drop=ns,
             bpf_missed=missed,
         )

@@ -31,8 +31,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 PROG_FUNC = b"raw_tracepoint__kfree_skb"
@@ -147,6 +150,45 @@ def load(request: dict) -> tuple[dict, list[int]]:
         reply["attach"] = "raw_tp"
         reply["tp_btf_error"] = why_not
     return reply, fds
+
+
+def run(request: dict, inspect: Callable[[int], None] | None = None) -> tuple[dict, list[int], str]:
+    """Parent side: start the child, send `request`; (reply, fds, child's stderr).
+
+    A child that dies before replying gives {"error": <its stderr>}. ``inspect(pid)``
+    (tests) runs while the child still holds everything it made.
+    """
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    env = dict(os.environ)
+    src_root = str(Path(__file__).resolve().parents[2])  # works from a source checkout too
+    env["PYTHONPATH"] = src_root + os.pathsep + env.get("PYTHONPATH", "")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "droptop.collector.loader", str(child.fileno())],
+            pass_fds=[child.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+    finally:
+        child.close()
+    fds: list[int] = []
+    msg = b""
+    try:
+        parent.sendall(json.dumps(request).encode())
+        msg, fds, _, _ = socket.recv_fds(parent, 1 << 16, 16)
+        if inspect is not None:
+            inspect(proc.pid)
+        parent.send(b"k")  # the child may exit now
+    except OSError:
+        pass  # the child died; its stderr says why
+    finally:
+        parent.close()
+        _, err = proc.communicate(timeout=60)
+    stderr = err.decode(errors="replace")
+    reply = json.loads(msg) if msg else {"error": stderr.strip() or "the loader process failed"}
+    return reply, fds, stderr
 
 
 def main(argv: list[str]) -> int:
