@@ -31,7 +31,6 @@ PROG_TYPE_RAW_TRACEPOINT = 17
 PROG_TYPE_TRACING = 26
 RETURN_0 = bytes.fromhex("b7000000000000009500000000000000")
 """A whole BPF program: r0 = 0; exit."""
-REPO = Path(__file__).resolve().parents[1]
 
 
 # --- without a kernel ---------------------------------------------------------------
