@@ -178,9 +178,25 @@ def veth_lab(
                 run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{rname}/ifindex"]).stdout
             )
             targets.append(VethTarget(ns, rname, idx, raddr))
-        # Fill the sender's neighbour tables first so the counted packets are the only traffic.
-        for t in targets:
-            run(["ip", "netns", "exec", sender, "ping", "-c", "1", "-W", "1", t.addr], check=False)
+        # Static neighbour entries: no ARP, so the counted packets are the only traffic.
+        for i, t in enumerate(targets):
+            mac = run(["ip", "netns", "exec", t.netns, "cat", f"/sys/class/net/{t.ifname}/address"])
+            run(
+                [
+                    "ip",
+                    "-n",
+                    sender,
+                    "neigh",
+                    "replace",
+                    t.addr,
+                    "lladdr",
+                    mac.stdout.strip(),
+                    "dev",
+                    f"dts{i}",
+                    "nud",
+                    "permanent",
+                ]
+            )
         yield sender, targets
     finally:
         for ns in [sender, *names]:
