@@ -11,14 +11,17 @@ read it again. Throughput is that delta over the flood's wall time; the ratio
 is each repetition's throughput over the *same repetition's* baseline.
 
 Conditions:
-  baseline          nothing attached
-  empty_bpf         a raw-tracepoint program that returns 0: the floor of any BPF design
-  droptop           BccCollector(stacks=True), polled every second like the CLI does
-  droptop_nostacks  BccCollector(stacks=False)
-  droptop_tpbtf     prototype: droptop's program as a BTF-typed raw tracepoint (proto/tpbtf.py)
-  droptop_proto     droptop with the BPF source replaced by --proto FILE (prototypes)
-  bpftrace          tracepoint:skb:kfree_skb { @[args->reason, comm] = count(); }
-  perf              perf record -e skb:kfree_skb -a (events enabled only once attached)
+  baseline                nothing attached
+  empty_bpf               a raw-tracepoint program that returns 0: the floor of any BPF design
+  droptop                 BccCollector(stacks=True) as the CLI runs it, polled every second:
+                          attached as tp_btf (the default; the run fails if it is not)
+  droptop_nostacks        BccCollector(stacks=False), tp_btf
+  droptop_rawtp           BccCollector(stacks=True) with DROPTOP_NO_TP_BTF=1: the
+                          raw-tracepoint fallback older kernels get
+  droptop_rawtp_nostacks  the same with stacks=False
+  droptop_proto           droptop with the BPF source replaced by --proto FILE (prototypes)
+  bpftrace                tracepoint:skb:kfree_skb { @[args->reason, comm] = count(); }
+  perf                    perf record -e skb:kfree_skb -a (events enabled only once attached)
 
 For droptop, bpftrace and perf the run also checks that no drop was lost: the
 tool's NETFILTER_DROP count for the flood's comm against the nft counter delta.
@@ -38,17 +41,26 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent / "proto"))
 
 import common
 
 EMPTY_PROG = "RAW_TRACEPOINT_PROBE(kfree_skb) { return 0; }"
 BPFTRACE_PROG = "tracepoint:skb:kfree_skb { @[args->reason, comm] = count(); }"
-ALL = ["baseline", "empty_bpf", "droptop", "droptop_nostacks", "bpftrace", "perf"]
+ALL = [
+    "baseline",
+    "empty_bpf",
+    "droptop",
+    "droptop_nostacks",
+    "droptop_rawtp",
+    "droptop_rawtp_nostacks",
+    "bpftrace",
+    "perf",
+]
+NO_TP_BTF_ENV = "DROPTOP_NO_TP_BTF"
+"""droptop's loader child attaches as a raw tracepoint when this is set (loader.py)."""
 
 
 class Mode:
@@ -115,7 +127,14 @@ class EmptyBpf(Tracer):
 
 
 class Droptop(Tracer):
-    """The real collector in this process; BPF_SOURCE swapped for --proto prototypes."""
+    """The real collector in this process; BPF_SOURCE swapped for --proto prototypes.
+
+    `attach` is what the collector must end up as: "tp_btf" (droptop's default,
+    with DROPTOP_NO_TP_BTF cleared), "raw_tp" (the variable set before the loader
+    child starts; the child inherits it) or None (whatever the loader manages, for
+    prototypes). A default run that silently fell back would measure the wrong
+    program, so a mismatch fails the trial.
+    """
 
     def __init__(
         self,
@@ -124,24 +143,27 @@ class Droptop(Tracer):
         source: Path | None = None,
         cflags: tuple[str, ...] = (),
         comm: str = common.FLOOD_COMM,
-        collector_class: Callable[[], type] | None = None,
+        attach: str | None = "tp_btf",
     ) -> None:
         self.name, self.stacks, self.source, self.comm = name, stacks, source, comm
         self.extra_cflags = list(cflags)
-        self.collector_class = collector_class
+        self.want_attach = attach
         self.reason = common.tracefs_reason(MODE.reason)
 
     def start(self) -> None:
         common.ensure_droptop_importable()
         import droptop.collector.bcc as bcc_mod
 
-        saved = bcc_mod.BPF_SOURCE
+        saved, saved_env = bcc_mod.BPF_SOURCE, os.environ.get(NO_TP_BTF_ENV)
         if self.source is not None:
             bcc_mod.BPF_SOURCE = self.source
+        if self.want_attach == "raw_tp":
+            os.environ[NO_TP_BTF_ENV] = "1"
+        else:
+            os.environ.pop(NO_TP_BTF_ENV, None)
         extra = self.extra_cflags
-        base = self.collector_class() if self.collector_class else bcc_mod.BccCollector
 
-        class Collector(base):  # type: ignore[misc, valid-type]
+        class Collector(bcc_mod.BccCollector):
             def cflags(self) -> list[str]:
                 return super().cflags() + extra
 
@@ -149,6 +171,18 @@ class Droptop(Tracer):
             self.col = Collector(stacks=self.stacks)
         finally:
             bcc_mod.BPF_SOURCE = saved
+            if saved_env is None:
+                os.environ.pop(NO_TP_BTF_ENV, None)
+            else:
+                os.environ[NO_TP_BTF_ENV] = saved_env
+        self.attach = self.col.attach
+        if self.want_attach is not None and self.attach != self.want_attach:
+            note = self.col.attach_note
+            self.col.close()
+            raise RuntimeError(
+                f"{self.name}: attached as {self.attach}, not {self.want_attach}"
+                + (f" ({note})" if note else "")
+            )
         self._stats = bcc_mod._bpf_prog_stats
 
     def _ours(self) -> tuple[int, int]:
@@ -179,6 +213,7 @@ class Droptop(Tracer):
             "seen_ksoftirqd": soft - self.before[1],
             "overflow": snap.overflow_packets,
             "recursion_misses": self._stats(self.col._prog_fd)[2] - self.misses0,
+            "attach": self.attach,
         }
 
     def prog_fd(self) -> int | None:
@@ -312,14 +347,14 @@ def make(name: str, proto: Path | None) -> Tracer:
         return Droptop("droptop", stacks=True)
     if name == "droptop_nostacks":
         return Droptop("droptop_nostacks", stacks=False)
-    if name == "droptop_tpbtf":
-        import tpbtf
-
-        return Droptop("droptop_tpbtf", stacks=True, collector_class=tpbtf.tp_btf_collector_class)
+    if name == "droptop_rawtp":
+        return Droptop("droptop_rawtp", stacks=True, attach="raw_tp")
+    if name == "droptop_rawtp_nostacks":
+        return Droptop("droptop_rawtp_nostacks", stacks=False, attach="raw_tp")
     if name == "droptop_proto":
         if proto is None:
             raise SystemExit("droptop_proto needs --proto FILE")
-        return Droptop("droptop_proto", stacks=True, source=proto)
+        return Droptop("droptop_proto", stacks=True, source=proto, attach=None)
     if name == "bpftrace":
         return Bpftrace()
     if name == "perf":
@@ -428,7 +463,7 @@ def throughput_phase(
             trials.append(r)
             lost = f" lost {r['lost']}" if "lost" in r else ""
             print(
-                f"  rep {rep} {name:17s} {r['rate'] / 1e6:6.3f} M drops/s{lost}"
+                f"  rep {rep} {name:22s} {r['rate'] / 1e6:6.3f} M drops/s{lost}"
                 f"  (others {r['others_cpu_s']:.2f} cpu-s, attempt {r['attempts']}"
                 f"{', NOISY' if r['noisy'] else ''})",
                 flush=True,
@@ -464,12 +499,13 @@ def stats_phase(
                 r = {
                     "condition": name,
                     "rep": rep,
+                    "attach": getattr(t, "attach", None),
                     "runs": runs,
                     "ns_per_run": (ns1 - ns0) / runs if runs else None,
                     "rate": dropped / fl.seconds,
                 }
                 out.append(r)
-                print(f"  rep {rep} {name:17s} {r['ns_per_run']:.1f} ns/drop", flush=True)
+                print(f"  rep {rep} {name:22s} {r['ns_per_run']:.1f} ns/drop", flush=True)
     return out
 
 
@@ -495,6 +531,7 @@ def summarize(trials: list[dict], stats: list[dict]) -> dict:
             "lost_total": sum(lost) if lost else None,
             "recursion_misses": sum(misses) if misses else None,
             "noisy_trials": len(mine) - len(ok),
+            "attach": sorted({t["attach"] for t in mine if t.get("attach")}) or None,
         }
     for name in dict.fromkeys(s["condition"] for s in stats):
         vals = [s["ns_per_run"] for s in stats if s["condition"] == name and s["ns_per_run"]]
@@ -507,7 +544,7 @@ def table(summary: dict) -> str:
         "| condition | M drops/s median (min-max) | ratio to baseline | lost drops | BPF ns/drop |",
         "|---|---|---|---|---|",
     ]
-    for name in [*ALL, "droptop_tpbtf", "droptop_proto"]:
+    for name in [*ALL, "droptop_proto"]:
         s = summary.get(name)
         if not s or "rate" not in s:
             continue
@@ -517,7 +554,8 @@ def table(summary: dict) -> str:
         ns = common.fmt_range(s["bpf_ns_per_drop"], digits=1) if s.get("bpf_ns_per_drop") else "-"
         rate = common.fmt_range(s["rate"], 1e-6, 3)
         ratio = common.fmt_range(s["ratio"], 1, 3)
-        lines.append(f"| {name} | {rate} | {ratio} | {lost} | {ns} |")
+        label = f"{name} ({', '.join(s['attach'])})" if s.get("attach") else name
+        lines.append(f"| {label} | {rate} | {ratio} | {lost} | {ns} |")
     return "\n".join(lines)
 
 

@@ -11,8 +11,10 @@
    a 1 s interval re-reads stacks on every other poll. "recent" polls see no
    counter change, but every key dropped within the last minute (its rate
    history is not all zero yet); "aged" polls come after 60 more polls, when
-   droptop reuses idle rows untouched; "busy" polls follow a refill that bumps
-   every key.
+   every history is zero; "busy" polls follow a refill that bumps every key.
+   With the incremental poll recent and aged should cost the same (an unchanged
+   key is the same row object either way); the old assembler rebuilt every row
+   until its history was all zero, so the two states are kept apart.
 2. Batch CPU. `python -m droptop -b -d 1 -n N --format json` in a child; once it
    prints its first line, 1,000 keys are added; its CPU time (utime + stime
    from /proc) is read between the 3rd and the last-but-one line.
@@ -70,8 +72,7 @@ def poll_cost(n: int, polls: int, stacks: bool, busy_polls: int) -> dict:
         for _ in range(polls):
             time.sleep(0.05)
             idle.append(timed_poll(col))
-        # Age the rows: once a row's whole rate history (60 samples) is zero the
-        # collector reuses it untouched. Until then every row is rebuilt each poll.
+        # Age the rows until their whole rate history (60 samples) is zero.
         for _ in range(max(0, HISTORY_LEN + 1 - polls)):
             col.poll()
         aged: list[tuple[float, float, bool]] = []

@@ -1,20 +1,19 @@
 /*
- * BENCHMARK PROTOTYPE, not droptop's program: a copy of bpf/droptop.bpf.c with
- * knobs that switch parts of the per-drop hot path off or to an alternative, so
- * bench_variants.py can measure what each part costs (kernel.bpf_stats_enabled).
+ * BENCHMARK COPY, not droptop's program: bpf/droptop.bpf.c with knobs that switch
+ * one part of the per-drop hot path off or to an alternative, so bench_variants.py
+ * can time each part with the kernel's BPF stats. It loads through droptop's own
+ * loader like the real program: as tp_btf (-DTP_BTF) by default, as a raw
+ * tracepoint with DROPTOP_NO_TP_BTF=1.
  *
- *   V_TWO_READS   read skb->dev and skb->len with two small probe reads instead
- *                 of one read spanning both (a 100-byte copy on 6.18)
- *   V_NO_SKB      diagnostic: no skb read at all (dev = NULL, len = 0)
- *   V_NO_TASK     diagnostic: no bpf_get_current_task() in the burst-cache tag
- *   V_PID_TAG     tag the burst cache with bpf_get_current_pid_tgid() instead
- *   V_TPBTF       the same program as a BTF-typed raw tracepoint (tp_btf): skb->dev
- *                 and skb->len become plain loads (the verifier checks them
- *                 against BTF and the JIT inlines them) instead of a helper call.
- *                 bcc 0.26 cannot load this type itself: it is compiled under a
- *                 name bcc does not auto-attach and loaded by tpbtf.py
+ *   V_EMPTY      the entry point returns at once: the floor of the attach type
+ *   V_NO_SKB     diagnostic: no skb field read at all (dev = NULL, len = 0)
+ *   V_NO_TASK    diagnostic: the burst cache is not tagged by task (saves the
+ *                bpf_get_current_task() call; wrong comm when tasks interleave)
+ *   V_PID_TAG    tag the burst cache with bpf_get_current_pid_tgid() instead
+ *   V_TASK_BTF   tag it with bpf_get_current_task_btf() (tp_btf only)
  *
- * Everything else is droptop's program unchanged (see the original's comments).
+ * Everything else is droptop's program unchanged (see the original's comments);
+ * keep the two in step when the original changes.
  */
 
 #ifndef MAX_KEYS
@@ -30,8 +29,8 @@
 #define STACK_EVERY_MASK 4095 /* then one stack per 4096 drops per CPU */
 #endif
 
-#define V_STR2(x) #x
-#define V_STR(x) V_STR2(x)
+#define STR2(x) #x
+#define STR(x) STR2(x)
 #define COMM_LEN 16
 #define CLAIM_TRIES 8
 #define IFNAME_LEN 16
@@ -150,49 +149,11 @@ static __always_inline u32 lookup_or_add_key(void *dev, u64 location, u32 reason
 	return idx;
 }
 
-#ifdef V_TPBTF
-int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
-#else
-RAW_TRACEPOINT_PROBE(kfree_skb)
-#endif
+/* Count one drop. dev and len were read from the skb by the entry point; ctx is
+ * only passed on to the stack walk. */
+static __always_inline int count_drop(void *ctx, void *dev, u32 len, u64 location, u32 reason)
 {
-	void *skb = (void *)ctx->args[0];
-	u64 location = ctx->args[1];
-#ifdef HAVE_REASON
-	u32 reason = (u32)ctx->args[2];
-#else
-	u32 reason = 0;
-#endif
 	u32 zero = 0;
-	void *dev = NULL;
-	u32 len = 0;
-
-#if defined(V_NO_SKB)
-	(void)skb;
-#elif defined(V_TPBTF)
-	/* Direct loads: args[0] is a BTF-typed struct sk_buff pointer here, so the
-	 * verifier checks each load against BTF and the JIT emits it inline (with
-	 * an exception-table entry, like a probe read but without a call). Written
-	 * as BPF asm because bcc's rewriter would turn a C dereference of anything
-	 * derived from ctx back into a bpf_probe_read() call. */
-	asm volatile("%0 = *(u64 *)(%1 + " V_STR(SKB_DEV_OFF) ")" : "=r"(dev) : "r"(skb));
-	asm volatile("%0 = *(u32 *)(%1 + " V_STR(SKB_LEN_OFF) ")" : "=r"(len) : "r"(skb));
-#elif defined(V_TWO_READS)
-	bpf_probe_read_kernel(&dev, sizeof(dev), skb + SKB_DEV_OFF);
-	bpf_probe_read_kernel(&len, sizeof(len), skb + SKB_LEN_OFF);
-#elif SKB_LEN_OFF > SKB_DEV_OFF && SKB_LEN_OFF - SKB_DEV_OFF <= 120
-	/* One probe read covers both fields: one helper call instead of two. */
-	struct {
-		char buf[SKB_LEN_OFF - SKB_DEV_OFF + sizeof(u32)];
-	} span;
-	bpf_probe_read_kernel(&span, sizeof(span), skb + SKB_DEV_OFF);
-	dev = *(void **)&span.buf[0];
-	len = *(u32 *)&span.buf[SKB_LEN_OFF - SKB_DEV_OFF];
-#else
-	bpf_probe_read_kernel(&dev, sizeof(dev), skb + SKB_DEV_OFF);
-	bpf_probe_read_kernel(&len, sizeof(len), skb + SKB_LEN_OFF);
-#endif
-
 	struct slot *s = cache.lookup(&zero);
 	if (!s)
 		return 0;
@@ -246,3 +207,64 @@ RAW_TRACEPOINT_PROBE(kfree_skb)
 #endif
 	return 0;
 }
+
+#ifdef HAVE_REASON
+#define DROP_REASON(ctx) ((u32)(ctx)->args[2])
+#else
+#define DROP_REASON(ctx) 0
+#endif
+
+#ifdef TP_BTF
+/* Not a bcc probe name on purpose: bcc compiles it but leaves loading and
+ * attaching to droptop's loader (BPF_PROG_LOAD with expected_attach_type
+ * BPF_TRACE_RAW_TP and the BTF id of btf_trace_kfree_skb). A tp_btf context is
+ * the tracepoint's arguments as u64s, the same layout as a raw tracepoint's. */
+int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
+{
+	void *skb = (void *)ctx->args[0];
+	void *dev;
+	u32 len;
+
+	/* Direct loads: the verifier checks each against the sk_buff BTF and the
+	 * JIT emits it inline with an exception-table entry (a bad pointer reads
+	 * as 0, as a probe read would), without a helper call. BPF asm because
+	 * bcc's rewriter turns a C dereference of anything derived from ctx back
+	 * into bpf_probe_read(). */
+#if defined(V_EMPTY)
+	return 0;
+#elif defined(V_NO_SKB)
+	dev = NULL;
+	len = 0;
+	(void)skb;
+#else
+	asm volatile("%0 = *(u64 *)(%1 + " STR(SKB_DEV_OFF) ")" : "=r"(dev) : "r"(skb));
+	asm volatile("%0 = *(u32 *)(%1 + " STR(SKB_LEN_OFF) ")" : "=r"(len) : "r"(skb));
+#endif
+	return count_drop(ctx, dev, len, ctx->args[1], DROP_REASON(ctx));
+}
+#else
+RAW_TRACEPOINT_PROBE(kfree_skb)
+{
+	void *skb = (void *)ctx->args[0];
+	void *dev = NULL;
+	u32 len = 0;
+
+#if defined(V_EMPTY)
+	return 0;
+#elif defined(V_NO_SKB)
+	(void)skb;
+#elif SKB_LEN_OFF > SKB_DEV_OFF && SKB_LEN_OFF - SKB_DEV_OFF <= 120
+	/* One probe read covers both fields: one helper call instead of two. */
+	struct {
+		char buf[SKB_LEN_OFF - SKB_DEV_OFF + sizeof(u32)];
+	} span;
+	bpf_probe_read_kernel(&span, sizeof(span), skb + SKB_DEV_OFF);
+	dev = *(void **)&span.buf[0];
+	len = *(u32 *)&span.buf[SKB_LEN_OFF - SKB_DEV_OFF];
+#else
+	bpf_probe_read_kernel(&dev, sizeof(dev), skb + SKB_DEV_OFF);
+	bpf_probe_read_kernel(&len, sizeof(len), skb + SKB_LEN_OFF);
+#endif
+	return count_drop(ctx, dev, len, ctx->args[1], DROP_REASON(ctx));
+}
+#endif
