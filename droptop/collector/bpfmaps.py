@@ -63,10 +63,6 @@ def bpf_syscall(cmd: int, attr: ct.Structure) -> int:
     return -ct.get_errno() if rc < 0 else int(rc)
 
 
-def _bpf(cmd: int, attr: ct.Structure) -> int:
-    return bpf_syscall(cmd, attr)
-
-
 def possible_cpus(path: str = "/sys/devices/system/cpu/possible") -> int:
     """Number of possible CPUs: the number of values a per-CPU map returns per key."""
     with open(path) as f:
@@ -83,7 +79,7 @@ def lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
     kbuf = ct.create_string_buffer(key, len(key))
     vbuf = ct.create_string_buffer(value_size)
     attr = _ElemAttr(map_fd=fd, key=ct.addressof(kbuf), value=ct.addressof(vbuf))
-    rc = _bpf(_MAP_LOOKUP_ELEM, attr)
+    rc = bpf_syscall(_MAP_LOOKUP_ELEM, attr)
     if rc == -errno.ENOENT:
         return None
     if rc:
@@ -120,7 +116,7 @@ class BatchReader:
                 count=want - got,
                 map_fd=self.fd,
             )
-            rc = _bpf(_MAP_LOOKUP_BATCH, attr)
+            rc = bpf_syscall(_MAP_LOOKUP_BATCH, attr)
             got += attr.count  # valid on success and on ENOENT (end of map)
             if rc == -errno.ENOENT:
                 break
