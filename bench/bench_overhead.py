@@ -184,6 +184,10 @@ class Droptop(Tracer):
                 + (f" ({note})" if note else "")
             )
         self._stats = bcc_mod._bpf_prog_stats
+        # The first poll is start-up, as in the CLI before its first frame: it reads
+        # /proc/kallsyms to name drop locations (~0.1 s of CPU, measured by
+        # bench_startup.py). Done here, so the flood window times the steady state.
+        self.col.poll()
 
     def _ours(self) -> tuple[int, int]:
         """(NETFILTER_DROP count for the flood's comm, the same in ksoftirqd), cumulative."""
@@ -413,6 +417,8 @@ def trial(tracer: Tracer, seconds: float, port: int) -> dict:
         # CPU time in the flood window used by anything but the flood, this process
         # and the tool: other engineers' tests, kernel threads. High means noisy.
         "others_cpu_s": round(busy - ours, 3),
+        # CPU time of this process and the tool in the window: for droptop, its polls.
+        "ours_cpu_s": round(ours, 3),
         "foreign_tracers": foreign,
         **extra,
     }
@@ -440,14 +446,17 @@ def quiet_trial(name: str, seconds: float, port: int, proto: Path | None, retrie
     attempts = 0
     while True:
         late = time.monotonic() > RETRY_DEADLINE
-        waited += common.wait_quiet(max_wait=3.0 if late else 30.0)
+        waited += common.wait_quiet(max_wait=3.0 if late else 30.0, no_tracers=True)
         attempts += 1
         r = trial(make(name, proto), seconds, port)
-        if r["others_cpu_s"] <= limit or attempts > retries:
+        # Someone else's program on kfree_skb (another engineer's droptop) taxes
+        # every drop of every condition: such a trial is as noisy as a busy CPU.
+        noisy = r["others_cpu_s"] > limit or r["foreign_tracers"] > 0
+        if not noisy or attempts > retries:
             break
         if time.monotonic() > RETRY_DEADLINE:
             break
-    r.update(attempts=attempts, noisy=r["others_cpu_s"] > limit, waited_s=round(waited, 1))
+    r.update(attempts=attempts, noisy=noisy, waited_s=round(waited, 1))
     return r
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ PROTO = common.BENCH / "proto" / "droptop_variants.bpf.c"
 VARIANTS: dict[str, tuple[str, bool, tuple[str, ...]] | None] = {
     "empty": None,
     "empty_tpbtf": ("tp_btf", True, ("-DV_EMPTY",)),
+    "empty_task_call": ("tp_btf", True, ("-DV_EMPTY_TASK",)),
     "droptop": ("tp_btf", True, ()),
     "droptop_nostacks": ("tp_btf", False, ()),
     "droptop_rawtp": ("raw_tp", True, ()),
@@ -49,7 +49,7 @@ VARIANTS: dict[str, tuple[str, bool, tuple[str, ...]] | None] = {
     "no_skb_read": ("tp_btf", True, ("-DV_NO_SKB",)),
     "rawtp_no_skb_read": ("raw_tp", True, ("-DV_NO_SKB",)),
 }
-UNCHECKED = {"empty", "empty_tpbtf"}
+UNCHECKED = {"empty", "empty_tpbtf", "empty_task_call"}
 """Programs that count nothing: no drops-lost check."""
 
 
@@ -112,7 +112,7 @@ def quiet_one(name: str, seconds: float, retries: int) -> dict:
     limit = 0.03 * seconds * (os.cpu_count() or 1)
     attempts = 0
     while True:
-        common.wait_quiet()
+        common.wait_quiet(no_tracers=True)
         attempts += 1
         r = one(name, seconds)
         if r["others_cpu_s"] <= limit or attempts > retries:
@@ -176,7 +176,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except subprocess.CalledProcessError as e:
-        raise SystemExit(f"{e.cmd[0]} failed: {e.stderr}") from None
+    common.script_main(main)

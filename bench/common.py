@@ -16,10 +16,11 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -212,7 +213,21 @@ def write_results(name: str, data: dict) -> Path:
     return path
 
 
+def script_main(main: Callable[[], int]) -> NoReturn:
+    """Run a benchmark's main(); a failing tool (nft, bpftool) ends it with one line."""
+    try:
+        raise SystemExit(main())
+    except subprocess.CalledProcessError as e:
+        raise SystemExit(f"{e.cmd[0]} failed: {e.stderr}") from None
+
+
 def _terminate(signum: int, frame: object) -> None:
+    import signal
+
+    # Unwind once: a second signal (`timeout` forwards one, pkill may match twice)
+    # must not interrupt the finally blocks that remove the nft table.
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -285,8 +300,14 @@ def proc_cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_quiet(max_wait: float = 30.0, busy_fraction: float = 0.1, sample: float = 0.5) -> float:
-    """Wait until the machine is nearly idle (other engineers' tests share these cores).
+def wait_quiet(
+    max_wait: float = 30.0,
+    busy_fraction: float = 0.1,
+    sample: float = 0.5,
+    no_tracers: bool = False,
+) -> float:
+    """Wait until the machine is nearly idle (other engineers' tests share these cores)
+    and, with no_tracers, until no BPF program is on kfree_skb (their droptops).
 
     Returns the seconds waited; gives up after max_wait and lets the caller's
     noise check (others_cpu_s) flag the result instead.
@@ -296,7 +317,8 @@ def wait_quiet(max_wait: float = 30.0, busy_fraction: float = 0.1, sample: float
     while True:
         b0 = busy_other_cpu_seconds()
         time.sleep(sample)
-        if (busy_other_cpu_seconds() - b0) / (sample * ncpu) < busy_fraction:
+        idle = (busy_other_cpu_seconds() - b0) / (sample * ncpu) < busy_fraction
+        if idle and (not no_tracers or foreign_kfree_skb_tracers() <= 0):
             break
         if time.monotonic() - start > max_wait:
             break

@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT))
 from droptop.errors import DroptopError  # noqa: E402
 from droptop.tui.app import DroptopApp  # noqa: E402
 from droptop.tui.drilldown import DrillDownScreen  # noqa: E402
-from droptop.tui.table import row_id  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
 FAKE_OUT = Path(tempfile.gettempdir()) / "droptop-screenshots-fake"
@@ -154,7 +153,7 @@ async def shoot(app: DroptopApp, out: Path, *, fake: bool, collect_seconds: floa
         row = find_row(app, drill_comms)
         table = app.main.table
         if row is not None:
-            table.move_cursor(row=table.get_row_index(row_id(row.key)))
+            table.move_cursor(row=table.get_row_index(row.key))
         await pilot.pause()
         save(pilot, "table.svg")
 
@@ -165,7 +164,7 @@ async def shoot(app: DroptopApp, out: Path, *, fake: bool, collect_seconds: floa
 
         row = find_row(app, drill_comms)
         if row is not None:
-            table.move_cursor(row=table.get_row_index(row_id(row.key)))
+            table.move_cursor(row=table.get_row_index(row.key))
             await pilot.pause()
             await pilot.press("enter")
             screen = app.screen

@@ -6,6 +6,8 @@
  * tracepoint with DROPTOP_NO_TP_BTF=1.
  *
  *   V_EMPTY      the entry point returns at once: the floor of the attach type
+ *   V_EMPTY_TASK the entry point calls bpf_get_current_task() and returns: the
+ *                price of the hot path's one helper call
  *   V_NO_SKB     diagnostic: no skb field read at all (dev = NULL, len = 0)
  *   V_NO_TASK    diagnostic: the burst cache is not tagged by task (saves the
  *                bpf_get_current_task() call; wrong comm when tasks interleave)
@@ -83,44 +85,73 @@ BPF_STACK_TRACE(stacks, STACK_ENTRIES);
 BPF_HASH(stack_counts, struct stack_key, u64, STACK_KEYS);
 #endif
 
-static __always_inline u32 lookup_or_add_key(void *dev, u64 location, u32 reason, u64 task)
-{
-	struct drop_key k = {};
-	u32 zero = 0;
-
-	k.location = location;
-	k.reason = reason;
-	bpf_get_current_comm(&k.comm, sizeof(k.comm));
-	if ((u32)bpf_get_current_pid_tgid() == 0) {
-		k.flags = FLAG_KERNEL_CONTEXT; /* idle task: softirq on an idle CPU */
-	} else {
-		u32 tflags = 0;
 #if defined(V_NO_TASK) || defined(V_PID_TAG)
-		task = bpf_get_current_task(); /* the tag is not the task pointer here */
+#define TASK_PTR(tag) ((void *)bpf_get_current_task()) /* the tag is not the task pointer */
+#else
+#define TASK_PTR(tag) ((void *)(tag))
 #endif
-		bpf_probe_read_kernel(&tflags, sizeof(tflags), (void *)task + TASK_FLAGS_OFF);
-		if (tflags & PF_KTHREAD_FLAG)
-			k.flags = FLAG_KERNEL_CONTEXT;
+
+/* Miss-path scratch space, so that the program's stack stays under 64 bytes:
+ * past that the JIT gives a tracing program a private per-CPU stack, which
+ * costs every run a per-CPU address computation and a push/pop around each
+ * helper call, on the hit path too. */
+struct scratch {
+	struct key_info info;
+	void *net;
+	u32 tflags;
+#ifdef WITH_STACKS
+	struct stack_key sk;
+	u64 one;
+#endif
+};
+BPF_PERCPU_ARRAY(scratch, struct scratch, 1);
+
+/* The key of the drop the burst-cache slot s now holds (s->task, s->dev,
+ * s->location, s->reason), resolved to its counter index. Everything is read
+ * back from s and the scratch space rather than kept in locals: a value that had
+ * to survive this path's helper calls would be spilled to the stack, and the
+ * compiler would place that spill on the hit path as well. */
+static __always_inline u32 lookup_or_add_key(struct slot *s)
+{
+	u32 zero = 0;
+	struct scratch *sc = scratch.lookup(&zero);
+	if (!sc)
+		return MAX_KEYS;
+	struct key_info *info = &sc->info;
+	struct drop_key *k = &info->key;
+
+	__builtin_memset(info, 0, sizeof(*info));
+	k->location = s->location;
+	k->reason = s->reason;
+	if (s->dev) {
+		void *dev = (void *)s->dev;
+		sc->net = NULL;
+		bpf_probe_read_kernel(&k->ifindex, sizeof(k->ifindex), dev + DEV_IFINDEX_OFF);
+		bpf_probe_read_kernel(&sc->net, sizeof(sc->net), (void *)s->dev + DEV_NDNET_OFF);
+		if (sc->net)
+			bpf_probe_read_kernel(&k->netns, sizeof(k->netns), sc->net + NET_INUM_OFF);
 	}
-	if (dev) {
-		void *net = NULL;
-		bpf_probe_read_kernel(&k.ifindex, sizeof(k.ifindex), dev + DEV_IFINDEX_OFF);
-		bpf_probe_read_kernel(&net, sizeof(net), dev + DEV_NDNET_OFF);
-		if (net)
-			bpf_probe_read_kernel(&k.netns, sizeof(k.netns), net + NET_INUM_OFF);
+	bpf_get_current_comm(&k->comm, sizeof(k->comm));
+	if ((u32)bpf_get_current_pid_tgid() == 0) {
+		k->flags = FLAG_KERNEL_CONTEXT; /* idle task: softirq on an idle CPU */
+	} else {
+		sc->tflags = 0;
+		bpf_probe_read_kernel(&sc->tflags, sizeof(sc->tflags),
+				      TASK_PTR(s->task) + TASK_FLAGS_OFF);
+		if (sc->tflags & PF_KTHREAD_FLAG)
+			k->flags = FLAG_KERNEL_CONTEXT;
 	}
 
-	u32 *found = key_to_idx.lookup(&k);
+	u32 *found = key_to_idx.lookup(k);
 	if (found)
 		return *found;
 
 	/* Claim the lowest free counter index. BPF (as bcc's LLVM emits it) has
 	 * no fetch-and-add with a result, so the claim is an insert-if-absent into
 	 * key_info, which exactly one CPU wins; next_idx only says where to start. */
-	struct key_info info = {};
-	__builtin_memcpy(&info.key, &k, sizeof(k));
-	if (dev)
-		bpf_probe_read_kernel(&info.ifname, sizeof(info.ifname), dev + DEV_NAME_OFF);
+	if (s->dev)
+		bpf_probe_read_kernel(&info->ifname, sizeof(info->ifname),
+				      (void *)s->dev + DEV_NAME_OFF);
 	u32 *next = next_idx.lookup(&zero);
 	if (!next)
 		return MAX_KEYS;
@@ -130,7 +161,7 @@ static __always_inline u32 lookup_or_add_key(void *dev, u64 location, u32 reason
 	for (int i = 0; i < CLAIM_TRIES; i++) {
 		if (idx >= MAX_KEYS)
 			return MAX_KEYS;
-		if (key_info.insert(&idx, &info) == 0) {
+		if (key_info.insert(&idx, info) == 0) {
 			claimed = 1;
 			break;
 		}
@@ -140,70 +171,71 @@ static __always_inline u32 lookup_or_add_key(void *dev, u64 location, u32 reason
 		return MAX_KEYS; /* counted as overflow; the next drop tries again */
 	__sync_fetch_and_add(next, 1);
 
-	if (key_to_idx.insert(&k, &idx) != 0) {
+	if (key_to_idx.insert(k, &idx) != 0) {
 		/* Another CPU added the same key first (idx stays unused: user space
 		 * merges rows by key), or the hash is full (overflow). */
-		found = key_to_idx.lookup(&k);
+		found = key_to_idx.lookup(k);
 		return found ? *found : MAX_KEYS;
 	}
 	return idx;
 }
 
-/* Count one drop. dev and len were read from the skb by the entry point; ctx is
- * only passed on to the stack walk. */
-static __always_inline int count_drop(void *ctx, void *dev, u32 len, u64 location, u32 reason)
+#ifdef WITH_STACKS
+static __always_inline void sample_stack(void *ctx, u32 idx)
+{
+	u32 zero = 0;
+	struct scratch *sc = scratch.lookup(&zero);
+	if (!sc)
+		return;
+	sc->sk.idx = idx;
+	sc->sk.stackid = stacks.get_stackid(ctx, 0);
+	if (sc->sk.stackid < 0)
+		return;
+	sc->one = 1;
+	u64 *n = stack_counts.lookup(&sc->sk);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		stack_counts.update(&sc->sk, &sc->one);
+}
+#endif
+
+/* Count one drop. task, dev and len were read by the entry point; ctx is only
+ * passed on to the stack walk. */
+static __always_inline int count_drop(void *ctx, u64 task, void *dev, u32 len, u64 location,
+				      u32 reason)
 {
 	u32 zero = 0;
 	struct slot *s = cache.lookup(&zero);
 	if (!s)
 		return 0;
-#if defined(V_NO_TASK)
-	u64 task = 0;
-#elif defined(V_PID_TAG)
-	u64 task = bpf_get_current_pid_tgid();
-#elif defined(V_TASK_BTF)
-	u64 task = (u64)bpf_get_current_task_btf();
-#else
-	u64 task = bpf_get_current_task();
-#endif
 	u64 now = bpf_jiffies64();
-	u32 idx;
-	if (s->task == task && s->dev == (u64)dev && s->location == location &&
-	    s->reason == reason && s->jiffies == now) {
-		idx = s->idx;
-	} else {
+	int miss = 0;
+	if (s->task != task || s->dev != (u64)dev || s->location != location ||
+	    s->reason != reason || s->jiffies != now) {
 		/* Re-resolving at least once a jiffy picks up a changed comm or a
 		 * device freed and reallocated at the same address. */
-		idx = lookup_or_add_key(dev, location, reason, task);
 		s->task = task;
 		s->dev = (u64)dev;
 		s->location = location;
 		s->reason = reason;
 		s->jiffies = now;
-		s->idx = idx;
+		s->idx = lookup_or_add_key(s);
+		miss = 1;
 	}
-
+	u32 idx = s->idx;
 	struct counters *c = counts.lookup(&idx);
 	if (!c)
 		return 0;
 	c->packets += 1;
 	c->bytes += len;
-
 #ifdef WITH_STACKS
-	/* Sampled: a stack walk on every drop would cost ~1.5 us each. */
-	if (idx < MAX_KEYS &&
-	    (c->packets <= STACK_FIRST || (c->packets & STACK_EVERY_MASK) == 0)) {
-		struct stack_key sk = {.idx = idx};
-		sk.stackid = stacks.get_stackid(ctx, 0);
-		if (sk.stackid >= 0) {
-			u64 one = 1;
-			u64 *n = stack_counts.lookup(&sk);
-			if (n)
-				__sync_fetch_and_add(n, 1);
-			else
-				stack_counts.update(&sk, &one);
-		}
-	}
+	/* Sampled: a stack walk on every drop would cost ~1.5 us each. A burst
+	 * starts with a miss, so a key's first drops on a CPU get a stack; a hit
+	 * only tests the 1-in-4096 mask. */
+	if (((c->packets & STACK_EVERY_MASK) == 0 || (miss && c->packets <= STACK_FIRST)) &&
+	    idx < MAX_KEYS)
+		sample_stack(ctx, idx);
 #endif
 	return 0;
 }
@@ -221,6 +253,17 @@ static __always_inline int count_drop(void *ctx, void *dev, u32 len, u64 locatio
  * the tracepoint's arguments as u64s, the same layout as a raw tracepoint's. */
 int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 {
+	/* The task first: the hot path's only helper call, so nothing read before
+	 * it has to survive it in a stack slot. */
+#if defined(V_NO_TASK)
+	u64 task = 0;
+#elif defined(V_PID_TAG)
+	u64 task = bpf_get_current_pid_tgid();
+#elif defined(V_TASK_BTF)
+	u64 task = (u64)bpf_get_current_task_btf();
+#else
+	u64 task = bpf_get_current_task();
+#endif
 	void *skb = (void *)ctx->args[0];
 	void *dev;
 	u32 len;
@@ -232,6 +275,8 @@ int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 	 * into bpf_probe_read(). */
 #if defined(V_EMPTY)
 	return 0;
+#elif defined(V_EMPTY_TASK)
+	return task == 1;
 #elif defined(V_NO_SKB)
 	dev = NULL;
 	len = 0;
@@ -240,11 +285,20 @@ int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 	asm volatile("%0 = *(u64 *)(%1 + " STR(SKB_DEV_OFF) ")" : "=r"(dev) : "r"(skb));
 	asm volatile("%0 = *(u32 *)(%1 + " STR(SKB_LEN_OFF) ")" : "=r"(len) : "r"(skb));
 #endif
-	return count_drop(ctx, dev, len, ctx->args[1], DROP_REASON(ctx));
+	return count_drop(ctx, task, dev, len, ctx->args[1], DROP_REASON(ctx));
 }
 #else
 RAW_TRACEPOINT_PROBE(kfree_skb)
 {
+#if defined(V_NO_TASK)
+	u64 task = 0;
+#elif defined(V_PID_TAG)
+	u64 task = bpf_get_current_pid_tgid();
+#elif defined(V_TASK_BTF)
+	u64 task = (u64)bpf_get_current_task_btf();
+#else
+	u64 task = bpf_get_current_task();
+#endif
 	void *skb = (void *)ctx->args[0];
 	void *dev = NULL;
 	u32 len = 0;
@@ -265,6 +319,6 @@ RAW_TRACEPOINT_PROBE(kfree_skb)
 	bpf_probe_read_kernel(&dev, sizeof(dev), skb + SKB_DEV_OFF);
 	bpf_probe_read_kernel(&len, sizeof(len), skb + SKB_LEN_OFF);
 #endif
-	return count_drop(ctx, dev, len, ctx->args[1], DROP_REASON(ctx));
+	return count_drop(ctx, task, dev, len, ctx->args[1], DROP_REASON(ctx));
 }
 #endif

@@ -45,7 +45,12 @@ NO_TP_BTF_ENV = "DROPTOP_NO_TP_BTF"
 
 
 def _last_line(text: str, fallback: str) -> str:
+    """The line that says what went wrong: clang's first `error:` line (its last line
+    is only "N errors generated."), else the last line mentioning an error."""
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    compiler = [ln for ln in lines if "error:" in ln]
+    if compiler:
+        return compiler[0].strip()
     errors = [ln for ln in lines if "error" in ln.lower()]
     return (errors or lines or [fallback])[-1].strip()
 

@@ -27,7 +27,7 @@ from droptop.tui.format import (
 )
 
 CELL_PADDING = 1
-"""DataTable padding on each side of every cell."""
+"""Blank cells on each side of every table cell."""
 NEW_ROW_REFRESHES = 3
 """A row that appears is marked new for this many refreshes."""
 NEW_STYLE = "bold green"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import Footer
 
 from droptop.filtering import Filter, FilterError
 from droptop.model import DropRow, Snapshot
@@ -97,6 +97,8 @@ class MainScreen(Screen):
         self.header.usage = usage
 
     def visible_rows(self, snap: Snapshot) -> list[DropRow]:
+        if self.show_not_specified and not self.filter:
+            return list(snap.rows)
         return [
             r
             for r in snap.rows
@@ -195,16 +197,16 @@ class MainScreen(Screen):
             DrillDownScreen(row.key, self.snapshot, process_lookup=self.app.process_lookup)
         )
 
-    @on(DataTable.RowSelected, "#drops")
-    def _row_clicked(self, event: DataTable.RowSelected) -> None:
+    @on(DropTable.RowSelected, "#drops")
+    def _row_clicked(self, event: DropTable.RowSelected) -> None:
         """A click on the row under the cursor (Enter is the screen's binding)."""
         event.stop()
         self.action_drilldown()
 
-    @on(DataTable.HeaderSelected, "#drops")
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+    @on(DropTable.HeaderSelected, "#drops")
+    def _header_clicked(self, event: DropTable.HeaderSelected) -> None:
         event.stop()
-        key = event.column_key.value or ""
+        key = event.column
         if key == self.table.sort_key:
             self.table.invert()
         else:

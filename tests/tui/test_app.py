@@ -14,6 +14,7 @@ from droptop.collector.fake import EVIL_COMM, FakeCollector
 from droptop.collector.replay import ReplayCollector
 from droptop.export import load_snapshot, save_snapshot
 from droptop.model import DropKey
+from droptop.tui.columns import CELL_PADDING
 from droptop.tui.confirm import ConfirmScreen
 from droptop.tui.drilldown import DrillDownScreen
 from droptop.tui.filterbar import FilterBar
@@ -22,7 +23,7 @@ from droptop.tui.ifaces import InterfacePanel
 from droptop.tui.main import MainScreen
 from droptop.tui.poller import MAX_INTERVAL, MIN_INTERVAL
 from droptop.tui.statusline import StatusLine
-from droptop.tui.table import DropTable, row_id
+from droptop.tui.table import DropTable
 from tests.tui.conftest import make_app, polls, run, started, wait_until
 
 
@@ -44,7 +45,7 @@ def comms(pilot) -> list[str]:
 
 async def put_cursor_on(pilot, comm: str) -> None:
     t = table(pilot)
-    t.move_cursor(row=t.get_row_index(row_id(key_for(pilot, comm))))
+    t.move_cursor(row=t.get_row_index(key_for(pilot, comm)))
     await pilot.pause()
     assert t.cursor_row_key().comm == comm
 
@@ -83,17 +84,45 @@ def test_cursor_follows_its_row_across_refreshes():
     run(make_app(), scenario)
 
 
-def test_refresh_updates_only_changed_cells_and_keeps_row_keys():
+def test_refresh_redraws_only_lines_that_changed():
     async def scenario(pilot):
         await started(pilot, 7)
         t = table(pilot)
-        keys_before = {r.key.value for r in t.ordered_rows}
+        keys_before = set(t.row_keys_in_order())
         await polls(pilot)
-        total_cells = t.row_count * len(t.visible_columns)
-        assert {r.key.value for r in t.ordered_rows} == keys_before
-        assert 0 < t.cells_updated < total_cells
+        assert set(t.row_keys_in_order()) == keys_before
+        # every scripted row's share and trend move each poll; the blank lines
+        # below the rows and the column titles are not drawn again
+        assert 0 < t.lines_redrawn <= t.row_count < t.size.height - 1
 
     run(make_app(), scenario)
+
+
+def test_idle_rows_redraw_nothing():
+    from dataclasses import replace
+
+    from tests.factories import row, snapshot
+
+    rows = [row(comm=f"p{i:04d}", rate=0.0, packets=1) for i in range(1000)]
+    busy = row(comm="busy", rate=50.0, packets=100)
+
+    async def scenario(pilot):
+        await started(pilot)
+        pilot.app.paused = True  # keep the fake collector's snapshots out of the way
+        main = pilot.app.main
+        t = table(pilot)
+        main.show(snapshot(busy, *rows, poll=100))
+        await pilot.pause()
+        main.show(snapshot(busy, *rows, poll=101))  # same row objects: nothing to draw
+        await pilot.pause()
+        assert t.lines_redrawn == 0
+        assert t.rows_computed == 0
+        moved = replace(busy, packets=150)  # same rate and place, new total
+        main.show(snapshot(moved, *rows, poll=102))
+        await pilot.pause()
+        assert t.lines_redrawn == 1  # its line; share and trend of the rest unchanged
+
+    run(make_app(), scenario, size=(120, 40))
 
 
 def test_new_rows_are_marked_for_a_few_refreshes():
@@ -104,10 +133,10 @@ def test_new_rows_are_marked_for_a_few_refreshes():
         await polls(pilot)  # poll 3: QDISC_DROP (comm curl) appears
         curl = key_for(pilot, "curl")
         assert t.is_new(curl)
-        assert t.get_cell(row_id(curl), "reason").plain.startswith("+QDISC_DROP")
+        assert t.cell_text(curl, "reason").plain.startswith("+QDISC_DROP")
         await polls(pilot, 3)
         assert not t.is_new(curl)
-        assert t.get_cell(row_id(curl), "reason").plain.strip() == "QDISC_DROP"
+        assert t.cell_text(curl, "reason").plain.strip() == "QDISC_DROP"
 
     run(make_app(), scenario)
 
@@ -117,11 +146,11 @@ def test_comm_and_ifname_are_shown_escaped_not_interpreted():
         await started(pilot, 1)
         t = table(pilot)
         key = key_for(pilot, EVIL_COMM)
-        comm = t.get_cell(row_id(key), "comm")
+        comm = t.cell_text(key, "comm")
         assert comm.plain.startswith("[red]evil\\x1b")
         assert "\x1b" not in comm.plain
         assert not comm.spans  # no style came from the name
-        assert t.get_cell(row_id(key), "if").plain.strip() == "veth[b]1"
+        assert t.cell_text(key, "if").plain.strip() == "veth[b]1"
 
     run(make_app(), scenario, size=(160, 40))
 
@@ -267,8 +296,7 @@ def test_sort_keys_move_and_invert():
         await pilot.press("I")
         assert t.descending
         assert comms(pilot) == sorted(comms(pilot), reverse=True)
-        label = t.columns[next(c for c in t.columns if c.value == "comm")].label.plain
-        assert "▼" in label
+        assert "▼" in t.header_label("comm").plain
 
     run(make_app(), scenario)
 
@@ -288,10 +316,10 @@ def test_clicking_a_header_sorts_and_again_inverts():
         await started(pilot, 3)
         t = table(pilot)
         x = 0
-        for key in t.visible_columns:
+        for key, width in t.column_widths.items():
             if key == "reason":
                 break
-            x += t.columns[next(c for c in t.columns if c.value == key)].get_render_width(t)
+            x += width + 2 * CELL_PADDING
         await pilot.click(DropTable, offset=(x + 2, 0))
         assert t.sort_key == "reason" and not t.descending
         await pilot.click(DropTable, offset=(x + 2, 0))
@@ -551,13 +579,89 @@ def test_many_rows_refresh_only_what_is_in_view():
         assert t.row_count == 400
         main.show(second)
         await pilot.pause()
-        assert t.cells_updated < 100 * len(t.visible_columns)  # about a screenful or three
-        last = row_id(rows[-1].key)
-        assert t.get_cell(last, "total").plain.strip() == ""  # never in view yet
+        assert t.rows_computed <= t.size.height  # a screenful, not 400 rows
+        assert t.lines_redrawn <= t.size.height
+        last = rows[-1].key
         t.move_cursor(row=t.get_row_index(last))
         await pilot.pause()
-        await pilot.pause()
-        assert t.get_cell(last, "total").plain.strip() == "9.6k"
-        assert t.cursor_row_key() == rows[-1].key
+        assert t.cell_text(last, "total").plain.strip() == "9.6k"
+        assert t.cursor_row_key() == last
+        assert t.scroll_y == t.max_scroll_y
 
     run(make_app(), scenario, size=(80, 24))
+
+
+def test_keys_move_the_cursor_and_page():
+    async def scenario(pilot):
+        await started(pilot, 7)
+        t = table(pilot)
+        assert t.cursor_row == 0
+        await pilot.press("down", "down")
+        assert t.cursor_row == 2
+        await pilot.press("up")
+        assert t.cursor_row == 1
+        await pilot.press("ctrl+end")
+        assert t.cursor_row == t.row_count - 1
+        await pilot.press("ctrl+home")
+        assert t.cursor_row == 0
+        await pilot.press("pagedown")
+        assert t.cursor_row == t.row_count - 1  # 12 rows fit on one page
+        await pilot.press("pageup")
+        assert t.cursor_row == 0
+
+    run(make_app(), scenario, size=(120, 20))
+
+
+def test_paging_through_many_rows_scrolls_with_the_cursor():
+    from tests.factories import row, snapshot
+
+    rows = [row(comm=f"p{i:04d}", rate=float(1000 - i), packets=10_000 - i) for i in range(400)]
+
+    async def scenario(pilot):
+        await started(pilot)
+        pilot.app.paused = True
+        pilot.app.main.show(snapshot(*rows))
+        await pilot.pause()
+        t = table(pilot)
+        page = t.scrollable_content_region.height - 1
+        await pilot.press("pagedown")
+        assert t.cursor_row == page
+        assert t.scroll_y == page
+        await pilot.press("down")
+        assert t.cursor_row_key().comm == f"p{page + 1:04d}"
+        await pilot.press("ctrl+end")
+        assert t.scroll_y == t.max_scroll_y
+        shown = pilot.app.export_screenshot()
+        assert "p0399" in shown
+
+    run(make_app(), scenario, size=(80, 24))
+
+
+def test_hover_highlights_a_row_until_a_key_moves_the_cursor():
+    async def scenario(pilot):
+        await started(pilot, 7)
+        t = table(pilot)
+        plain = t.render_line(3)
+        await pilot.hover(DropTable, offset=(20, 3))
+        assert t.hover_row == 2
+        assert t.render_line(3) != plain  # drawn with the hover style
+        await pilot.press("down")
+        assert t.hover_row is None
+        assert t.render_line(3).text == plain.text
+
+    run(make_app(), scenario)
+
+
+def test_clicking_a_row_selects_it_and_again_drills_down():
+    async def scenario(pilot):
+        await started(pilot, 7)
+        t = table(pilot)
+        await pilot.click(DropTable, offset=(20, 3))  # header line, then rows 0, 1, 2
+        assert t.cursor_row == 2
+        assert isinstance(pilot.app.screen, MainScreen)
+        await pilot.click(DropTable, offset=(20, 3))
+        screen = pilot.app.screen
+        assert isinstance(screen, DrillDownScreen)
+        assert screen.key == t.row_keys_in_order()[2]
+
+    run(make_app(), scenario)

@@ -11,7 +11,6 @@ import pytest
 from droptop import dropgen
 from droptop.tui.app import DroptopApp
 from droptop.tui.drilldown import DrillDownScreen
-from droptop.tui.table import row_id
 from tests.tui.conftest import polls, run, started, wait_until
 
 pytestmark = pytest.mark.bpf
@@ -41,7 +40,7 @@ def test_real_drops_show_up_and_drill_down_has_the_free_function(bpf_collector):
         assert found.reason.name == "NO_SOCKET"
 
         table = pilot.app.main.table
-        table.move_cursor(row=table.get_row_index(row_id(found.key)))
+        table.move_cursor(row=table.get_row_index(found.key))
         await pilot.pause()
         await pilot.press("enter")
         screen = pilot.app.screen

@@ -13,7 +13,6 @@ from pathlib import Path
 from droptop.collector.fake import FakeCollector
 from droptop.collector.replay import ReplayCollector
 from droptop.export import save_snapshot
-from droptop.tui.table import row_id
 from tests.tui.conftest import make_app, started
 
 POLLS = 9
@@ -29,7 +28,7 @@ def cursor_to(comm: str):
         await busy(pilot)
         table = pilot.app.main.table
         key = next(r.key for r in pilot.app.latest.rows if r.key.comm == comm)
-        table.move_cursor(row=table.get_row_index(row_id(key)))
+        table.move_cursor(row=table.get_row_index(key))
         await pilot.pause()
 
     return run_before
