@@ -55,3 +55,15 @@ def test_broken_headers_tree_is_a_clear_error(tmp_path):
     with pytest.raises(DroptopError, match="could not compile or load") as info:
         bcc_collector.BccCollector(headers=Headers(tmp_path, "an empty test tree"))
     assert "an empty test tree" in str(info.value)
+
+
+def test_compile_error_names_the_line(tmp_path, monkeypatch):
+    """clang ends with "1 error generated."; the message must carry the error itself."""
+    need_bpf()
+    bad = tmp_path / "bad.bpf.c"
+    bad.write_text(bcc_collector.BPF_SOURCE.read_text() + "\nint broken(void) { return nope; }\n")
+    monkeypatch.setattr(bcc_collector, "BPF_SOURCE", bad)
+    with pytest.raises(DroptopError, match="could not compile or load") as info:
+        bcc_collector.BccCollector()
+    assert "error: use of undeclared identifier 'nope'" in str(info.value)
+    assert "errors generated" not in str(info.value) and "error generated" not in str(info.value)

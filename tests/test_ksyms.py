@@ -32,3 +32,25 @@ def test_hidden_kallsyms_gives_hex(tmp_path):
 
 def test_missing_file_gives_hex(tmp_path):
     assert KernelSymbols(tmp_path / "none").name(0x10) == "0x10"
+
+
+def test_out_of_order_file_is_sorted(tmp_path):
+    # Module symbols may come after the core kernel's, out of address order.
+    path = tmp_path / "kallsyms"
+    path.write_text(
+        "ffffffffc0002000 t mod_fn\t[mymod]\n"
+        "ffffffff81000000 T _stext\n"
+        "ffffffff81001000 T kfree_skb_reason\n"
+        "ffffffffc0001000 t other_mod_fn\t[mymod]\n"
+    )
+    k = KernelSymbols(path)
+    assert k.name(0xFFFFFFFF81001004) == "kfree_skb_reason+0x4"
+    assert k.name(0xFFFFFFFFC0001008) == "other_mod_fn+0x8 [mymod]"
+    assert k.name(0xFFFFFFFFC0002000) == "mod_fn+0x0 [mymod]"
+
+
+def test_padding_symbols_are_never_named(tmp_path):
+    path = tmp_path / "kallsyms"
+    path.write_text(KALLSYMS)
+    # Inside __pfx_kfree_skb_reason's 16 bytes: the function before it, not the padding.
+    assert KernelSymbols(path).name(0xFFFFFFFF81000FF4) == "_stext+0xff4"
