@@ -20,6 +20,10 @@ Conditions:
                           raw-tracepoint fallback older kernels get
   droptop_rawtp_nostacks  the same with stacks=False
   droptop_proto           droptop with the BPF source replaced by --proto FILE (prototypes)
+  empty_tpbtf             droptop's program built with -DV_EMPTY (returns at once), loaded,
+                          attached (tp_btf) and polled by the collector like droptop
+  droptop_detached        droptop loaded and polled, its link closed: the collector's cost
+                          without any program on the tracepoint
   bpftrace                tracepoint:skb:kfree_skb { @[args->reason, comm] = count(); }
   perf                    perf record -e skb:kfree_skb -a (events enabled only once attached)
 
@@ -227,6 +231,35 @@ class Droptop(Tracer):
         self.col.close()
 
 
+class EmptyTpBtf(Droptop):
+    """droptop's loader, maps and polls around a program that returns at once."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "empty_tpbtf",
+            stacks=True,
+            source=common.BENCH / "proto" / "droptop_variants.bpf.c",
+            cflags=("-DV_EMPTY",),
+        )
+
+    def finish(self) -> dict:
+        return {"attach": self.attach}  # it counts nothing
+
+
+class DetachedDroptop(Droptop):
+    """droptop as it runs, minus the link: whatever the collector costs by itself."""
+
+    def __init__(self) -> None:
+        super().__init__("droptop_detached", stacks=True)
+
+    def start(self) -> None:
+        super().start()
+        os.close(self.col._fds.pop("link"))
+
+    def finish(self) -> dict:
+        return {}
+
+
 class Bpftrace(Tracer):
     name = "bpftrace"
 
@@ -359,6 +392,10 @@ def make(name: str, proto: Path | None) -> Tracer:
         if proto is None:
             raise SystemExit("droptop_proto needs --proto FILE")
         return Droptop("droptop_proto", stacks=True, source=proto, attach=None)
+    if name == "empty_tpbtf":
+        return EmptyTpBtf()
+    if name == "droptop_detached":
+        return DetachedDroptop()
     if name == "bpftrace":
         return Bpftrace()
     if name == "perf":
@@ -553,7 +590,7 @@ def table(summary: dict) -> str:
         "| condition | M drops/s median (min-max) | ratio to baseline | lost drops | BPF ns/drop |",
         "|---|---|---|---|---|",
     ]
-    for name in [*ALL, "droptop_proto"]:
+    for name in [*ALL, "droptop_proto", "empty_tpbtf", "droptop_detached"]:
         s = summary.get(name)
         if not s or "rate" not in s:
             continue
@@ -611,7 +648,12 @@ def main(argv: list[str] | None = None) -> int:
     with common.nft_input_drop(common.NFT_PORT):
         print(f"throughput: {args.reps} x {args.seconds} s, conditions {conds}", flush=True)
         trials = throughput_phase(conds, args.reps, args.seconds, port, args.proto, args.retries)
-        bpf_conds = [c for c in conds if c == "empty_bpf" or c.startswith("droptop")]
+        bpf_conds = [
+            c
+            for c in conds
+            if c in ("empty_bpf", "empty_tpbtf")
+            or (c.startswith("droptop") and c != "droptop_detached")
+        ]
         stats = []
         if bpf_conds and args.stats_reps:
             print("BPF ns per drop (kernel.bpf_stats_enabled=1):", flush=True)

@@ -32,7 +32,10 @@ TARGET_BTF_MS = 100.0
 TARGET_RSS_MB = 120.0
 
 
-FOCUS = "--stats-reps 0 --conditions baseline,empty_bpf,droptop,droptop_rawtp --out overhead_focus"
+FOCUS = (
+    "--stats-reps 0 --conditions baseline,empty_bpf,empty_tpbtf,droptop_detached,droptop "
+    "--out overhead_focus"
+)
 OPTIONAL = {"overhead_focus"}
 """Steps a full run leaves out unless --only names them."""
 
@@ -69,10 +72,10 @@ def steps(quick: bool) -> list[tuple[str, str]]:
         ("variants", f"bench_variants.py --reps 5 --seconds 1.5 --variants {variants}"),
         ("poll", "bench_poll.py --polls 30 --batch-intervals 20"),
         ("startup", "bench_startup.py --reps 5 --tui-seconds 12"),
-        # Only with --only overhead_focus (~3.5 min): more repetitions of the
-        # conditions the kernel-side target is about, for when 5 are too few to
-        # tell 0.95 from the noise.
-        ("overhead_focus", f"bench_overhead.py --reps 8 --seconds 3 {FOCUS}"),
+        # Only with --only overhead_focus (~5 min): 12 sequential repetitions of
+        # droptop against both empty programs and against droptop's collector with
+        # its link closed, to split the sequential runs' gap (bench/README.md).
+        ("overhead_focus", f"bench_overhead.py --reps 12 --seconds 3 {FOCUS}"),
     ]
 
 
