@@ -188,10 +188,12 @@ class Droptop(Tracer):
                 + (f" ({note})" if note else "")
             )
         self._stats = bcc_mod._bpf_prog_stats
-        # The first poll is start-up, as in the CLI before its first frame: it reads
-        # /proc/kallsyms to name drop locations (~0.1 s of CPU, measured by
-        # bench_startup.py). Done here, so the flood window times the steady state.
+        # Start-up, done before the flood window so that it times the steady state:
+        # the first poll (as the CLI's before its first frame) and the /proc/kallsyms
+        # read (~0.1 s of CPU) that the first poll seeing a drop would otherwise do,
+        # inside the window (measured by bench_startup.py and bench_poll.py).
         self.col.poll()
+        self.col.load_symbols()
 
     def _ours(self) -> tuple[int, int]:
         """(NETFILTER_DROP count for the flood's comm, the same in ksoftirqd), cumulative."""

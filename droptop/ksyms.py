@@ -22,6 +22,11 @@ class KernelSymbols:
         self._names: list[tuple[bytes, bytes]] = []
         self._cache: dict[int, str] = {}
 
+    def load(self) -> None:
+        """Read /proc/kallsyms now (idempotent) instead of at the first name asked for."""
+        if self._addrs is None:
+            self._load()
+
     def _load(self) -> None:
         # The first poll of a run pays for this, so it is kept lean (~4x faster than
         # building sorted (addr, str) tuples): one regex pass, names decoded only
@@ -48,8 +53,7 @@ class KernelSymbols:
         hit = self._cache.get(addr)
         if hit is not None:
             return hit
-        if self._addrs is None:
-            self._load()
+        self.load()
         assert self._addrs is not None
         i = bisect_right(self._addrs, addr) - 1
         if i < 0:

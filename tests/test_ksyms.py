@@ -54,3 +54,13 @@ def test_padding_symbols_are_never_named(tmp_path):
     path.write_text(KALLSYMS)
     # Inside __pfx_kfree_skb_reason's 16 bytes: the function before it, not the padding.
     assert KernelSymbols(path).name(0xFFFFFFFF81000FF4) == "_stext+0xff4"
+
+
+def test_load_reads_once(tmp_path):
+    path = tmp_path / "kallsyms"
+    path.write_text(KALLSYMS)
+    k = KernelSymbols(path)
+    k.load()
+    path.write_text("")  # a second read would lose every symbol
+    k.load()
+    assert k.name(0xFFFFFFFF81001000) == "kfree_skb_reason+0x0"
