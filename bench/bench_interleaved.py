@@ -30,7 +30,6 @@ match the window's.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -63,15 +62,10 @@ class Attachable:
         self.detach()
 
     def attach(self) -> None:
-        from droptop.collector import tpbtf
-
-        attr = tpbtf._RawTpOpenAttr(name=0, prog_fd=self.col._prog_fd)
-        self.col._fds["link"] = tpbtf._bpf(tpbtf._RAW_TRACEPOINT_OPEN, attr)
+        self.tracer.relink()
 
     def detach(self) -> None:
-        fd = self.col._fds.pop("link", None)
-        if fd is not None:
-            os.close(fd)
+        self.tracer.unlink()
 
     def tick(self) -> None:
         if time.monotonic() - self.polled >= 1.0:

@@ -229,6 +229,19 @@ class Droptop(Tracer):
     def prog_fd(self) -> int | None:
         return self.col._prog_fd
 
+    def unlink(self) -> None:
+        """Close the program's link (it stays loaded, its maps and polls go on)."""
+        fd = self.col._fds.pop("link", None)
+        if fd is not None:
+            os.close(fd)
+
+    def relink(self) -> None:
+        """Attach the loaded program again (a new link)."""
+        from droptop.collector import tpbtf
+
+        attr = tpbtf._RawTpOpenAttr(name=0, prog_fd=self.col._prog_fd)
+        self.col._fds["link"] = tpbtf._bpf(tpbtf._RAW_TRACEPOINT_OPEN, attr)
+
     def stop(self) -> None:
         self.col.close()
 
@@ -256,7 +269,7 @@ class DetachedDroptop(Droptop):
 
     def start(self) -> None:
         super().start()
-        os.close(self.col._fds.pop("link"))
+        self.unlink()
 
     def finish(self) -> dict:
         return {}
@@ -557,6 +570,15 @@ def stats_phase(
     return out
 
 
+def ratios(trials: list[dict], name: str) -> list[float]:
+    """Each quiet trial of `name` over its own repetition's baseline, if that was quiet."""
+    quiet = [t for t in trials if not t.get("noisy")]
+    base = {t["rep"]: t["rate"] for t in quiet if t["condition"] == "baseline"}
+    return [
+        t["rate"] / base[t["rep"]] for t in quiet if t["condition"] == name and t["rep"] in base
+    ]
+
+
 def summarize(trials: list[dict], stats: list[dict]) -> dict:
     """Medians over the quiet trials; ratios only within a repetition whose baseline was quiet.
 
@@ -564,8 +586,6 @@ def summarize(trials: list[dict], stats: list[dict]) -> dict:
     out of rates and ratios but counted, and its drops-lost check still counts:
     a lost drop is a lost drop however busy the machine was.
     """
-    quiet = [t for t in trials if not t.get("noisy")]
-    base = {t["rep"]: t["rate"] for t in quiet if t["condition"] == "baseline"}
     out: dict[str, dict] = {}
     for name in dict.fromkeys(t["condition"] for t in trials):
         mine = [t for t in trials if t["condition"] == name]
@@ -574,7 +594,7 @@ def summarize(trials: list[dict], stats: list[dict]) -> dict:
         misses = [t["recursion_misses"] for t in mine if "recursion_misses" in t]
         out[name] = {
             "rate": common.summary([t["rate"] for t in ok]),
-            "ratio": common.summary([t["rate"] / base[t["rep"]] for t in ok if t["rep"] in base]),
+            "ratio": common.summary(ratios(trials, name)),
             "lost": common.summary(lost) if lost else None,
             "lost_total": sum(lost) if lost else None,
             "recursion_misses": sum(misses) if misses else None,

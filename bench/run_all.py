@@ -88,16 +88,16 @@ def yes(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
 
-def droptop_ratios(trials: list[dict]) -> list[float]:
-    """droptop's throughput over its own repetition's baseline, quiet trials only."""
-    base = {
-        t["rep"]: t["rate"] for t in trials if t["condition"] == "baseline" and not t.get("noisy")
-    }
-    return [
-        t["rate"] / base[t["rep"]]
-        for t in trials
-        if t["condition"] == "droptop" and not t.get("noisy") and t["rep"] in base
-    ]
+def ratio_target(label: str, d: dict) -> str | None:
+    """A targets-table row for one condition's ratio and drops lost, if it has trials."""
+    r, lost = d.get("ratio", {}), d.get("lost_total")
+    if not r.get("n"):
+        return None
+    return (
+        f"| {label} | >= {TARGET_RATIO} of baseline, 0 lost "
+        f"| {common.fmt_range(r, digits=3)}, lost {lost} "
+        f"| {yes(r['median'] >= TARGET_RATIO and lost == 0)} |"
+    )
 
 
 def summary_md(took: dict[str, float]) -> str:
@@ -150,14 +150,9 @@ def summary_md(took: dict[str, float]) -> str:
             ("droptop", "kernel side, default (tp_btf, stacks sampled)"),
             ("droptop_rawtp", "... raw-tracepoint fallback (stacks sampled)"),
         ):
-            d = ov["summary"].get(name, {})
-            if d.get("ratio", {}).get("n"):
-                r, lost = d["ratio"], d.get("lost_total")
-                targets.append(
-                    f"| {label} | >= {TARGET_RATIO} of baseline, 0 lost "
-                    f"| {common.fmt_range(r, digits=3)}, lost {lost} "
-                    f"| {yes(r['median'] >= TARGET_RATIO and lost == 0)} |"
-                )
+            row = ratio_target(label, ov["summary"].get(name, {}))
+            if row:
+                targets.append(row)
     il = load("interleaved")
     if il:
         out += [
@@ -191,17 +186,14 @@ def summary_md(took: dict[str, float]) -> str:
             "",
         ]
         for name, label in (("droptop", "default"), ("droptop_rawtp", "raw-tracepoint fallback")):
-            d = fs.get(name, {})
-            if d.get("ratio", {}).get("n"):
-                r, lost = d["ratio"], d.get("lost_total")
-                targets.append(
-                    f"| ... {label}, focused run ({fo['reps']} reps) | >= {TARGET_RATIO}, 0 lost "
-                    f"| {common.fmt_range(r, digits=3)}, lost {lost} "
-                    f"| {yes(r['median'] >= TARGET_RATIO and lost == 0)} |"
-                )
+            row = ratio_target(f"... {label}, focused run ({fo['reps']} reps)", fs.get(name, {}))
+            if row:
+                targets.append(row)
     if ov and fo:
         # 5 repetitions spread a ratio over +-7 %: the pooled median is the judgement.
-        pooled = droptop_ratios(ov["trials"]) + droptop_ratios(fo["trials"])
+        pooled = bench_overhead.ratios(ov["trials"], "droptop") + bench_overhead.ratios(
+            fo["trials"], "droptop"
+        )
         if pooled:
             sp = common.summary(pooled)
             targets.append(
