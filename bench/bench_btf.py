@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from droptop.btf import load_vmlinux
-from droptop.reasons import ReasonResolver
+from droptop.names.btf import load_vmlinux
+from droptop.names.reasons import ReasonResolver
 
 LAYOUT_LOOKUPS = [
     ("sk_buff", "dev"),

@@ -13,10 +13,10 @@ is each repetition's throughput over the *same repetition's* baseline.
 Conditions:
   baseline                nothing attached
   empty_bpf               a raw-tracepoint program that returns 0: the floor of any BPF design
-  droptop                 BccCollector(stacks=True) as the CLI runs it, polled every second:
+  droptop                 KernelCollector(stacks=True) as the CLI runs it, polled every second:
                           attached as tp_btf (the default; the run fails if it is not)
-  droptop_nostacks        BccCollector(stacks=False), tp_btf
-  droptop_rawtp           BccCollector(stacks=True) with DROPTOP_NO_TP_BTF=1: the
+  droptop_nostacks        KernelCollector(stacks=False), tp_btf
+  droptop_rawtp           KernelCollector(stacks=True) with DROPTOP_NO_TP_BTF=1: the
                           raw-tracepoint fallback older kernels get
   droptop_rawtp_nostacks  the same with stacks=False
   droptop_proto           droptop with the BPF source replaced by --proto FILE (prototypes)
@@ -156,25 +156,25 @@ class Droptop(Tracer):
 
     def start(self) -> None:
         common.ensure_droptop_importable()
-        import droptop.collector.bcc as bcc_mod
+        import droptop.collector.kernel as kernel_mod
 
-        saved, saved_env = bcc_mod.BPF_SOURCE, os.environ.get(NO_TP_BTF_ENV)
+        saved, saved_env = kernel_mod.BPF_SOURCE, os.environ.get(NO_TP_BTF_ENV)
         if self.source is not None:
-            bcc_mod.BPF_SOURCE = self.source
+            kernel_mod.BPF_SOURCE = self.source
         if self.want_attach == "raw_tp":
             os.environ[NO_TP_BTF_ENV] = "1"
         else:
             os.environ.pop(NO_TP_BTF_ENV, None)
         extra = self.extra_cflags
 
-        class Collector(bcc_mod.BccCollector):
+        class Collector(kernel_mod.KernelCollector):
             def cflags(self) -> list[str]:
                 return super().cflags() + extra
 
         try:
             self.col = Collector(stacks=self.stacks)
         finally:
-            bcc_mod.BPF_SOURCE = saved
+            kernel_mod.BPF_SOURCE = saved
             if saved_env is None:
                 os.environ.pop(NO_TP_BTF_ENV, None)
             else:
@@ -187,7 +187,7 @@ class Droptop(Tracer):
                 f"{self.name}: attached as {self.attach}, not {self.want_attach}"
                 + (f" ({note})" if note else "")
             )
-        self._stats = bcc_mod._bpf_prog_stats
+        self._stats = kernel_mod._bpf_prog_stats
         # Start-up, done before the flood window so that it times the steady state:
         # the first poll (as the CLI's before its first frame) and the /proc/kallsyms
         # read (~0.1 s of CPU) that the first poll seeing a drop would otherwise do,
@@ -547,7 +547,7 @@ def stats_phase(
                     fd = t.prog_fd()
                     assert fd is not None
                     common.ensure_droptop_importable()
-                    from droptop.collector.bcc import _bpf_prog_stats
+                    from droptop.collector.kernel import _bpf_prog_stats
 
                     ns0, cnt0, _ = _bpf_prog_stats(fd)
                     c0 = MODE.kernel_count()

@@ -2,7 +2,7 @@
 
     bench_poll.py [--sizes 100,1000,10000] [--polls 40] [--batch-intervals 20] [--out NAME]
 
-1. Poll cost. For each map size a fresh BccCollector (default: stacks on) is
+1. Poll cost. For each map size a fresh KernelCollector (default: stacks on) is
    filled with that many distinct keys by keygen.py, then polled repeatedly.
    Each poll is timed whole (poll()), and the counter map read it contains (one
    batch syscall, summed over CPUs) is also timed on its own. Polls run
@@ -59,10 +59,10 @@ def timed_poll(col) -> tuple[float, float, bool]:
 
 def poll_cost(n: int, polls: int, stacks: bool, busy_polls: int) -> dict:
     common.ensure_droptop_importable()
-    from droptop.collector.bcc import BccCollector
+    from droptop.collector.kernel import KernelCollector
 
     prefix = f"p{n}{'s' if stacks else 'n'}"
-    with BccCollector(stacks=stacks) as col:
+    with KernelCollector(stacks=stacks) as col:
         col.poll()
         keygen(n, prefix)
         t0 = time.perf_counter()

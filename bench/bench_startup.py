@@ -46,17 +46,17 @@ import json, resource, time
 marks = [("exec", %(t_exec)r)]
 def mark(name): marks.append((name, time.time()))
 mark("interpreter")
-import droptop.cli, droptop.collector.bcc as m
+import droptop.cli, droptop.collector.kernel as m
 mark("import droptop")
-from droptop.btf import load_vmlinux
-from droptop.layout import read_layout
+from droptop.names.btf import load_vmlinux
+from droptop.collector.offsets import read_layout
 v = load_vmlinux(); read_layout(v)
 mark("BTF parse + layout")
-from droptop.reasons import ReasonResolver
+from droptop.names.reasons import ReasonResolver
 ReasonResolver.for_running_kernel(v).table()
 mark("reason names")
-col = m.BccCollector()
-mark("BccCollector() (loader child: bcc compile, load, attach)")
+col = m.KernelCollector()
+mark("KernelCollector() (loader child: bcc compile, load, attach)")
 col.poll()
 mark("first poll")
 col.close()

@@ -66,7 +66,7 @@ def make(name: str) -> ov.Tracer:
 def one(name: str, seconds: float) -> dict:
     """One flood under one variant: ns per run, drops/s, and drops lost."""
     common.ensure_droptop_importable()
-    from droptop.collector.bcc import _bpf_prog_stats
+    from droptop.collector.kernel import _bpf_prog_stats
 
     t = make(name)
     t.start()

@@ -266,7 +266,7 @@ def tracefs_reason(name: str) -> int:
 def use_droptop_headers() -> None:
     """Point bcc at the same kernel headers droptop would use (for extra BPF programs)."""
     ensure_droptop_importable()
-    from droptop.headers import find_headers
+    from droptop.collector.headers import find_headers
 
     os.environ["BCC_KERNEL_SOURCE"] = str(find_headers().path)
 

@@ -100,9 +100,9 @@ def _make_collector(args: argparse.Namespace):
         from droptop.collector.replay import ReplayCollector
 
         return ReplayCollector(args.replay)
-    from droptop.collector.bcc import BccCollector
+    from droptop.collector.kernel import KernelCollector
 
-    return BccCollector(max_keys=args.max_keys, stacks=not args.no_stacks)
+    return KernelCollector(max_keys=args.max_keys, stacks=not args.no_stacks)
 
 
 def _row_filter(text: str):
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv and argv[0] == "reasons":
-            from droptop import reasons_cli
+            from droptop.frontends import reasons_cmd as reasons_cli
 
             rp = argparse.ArgumentParser(
                 prog="droptop reasons", description="List or resolve drop-reason values."
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.batch:
                 return run_batch(args, collector)
-            from droptop.tui.app import run_tui
+            from droptop.frontends.tui.app import run_tui
 
             return run_tui(
                 collector,

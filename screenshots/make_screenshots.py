@@ -4,7 +4,7 @@
     sudo .venv/bin/python screenshots/make_screenshots.py      # real: root, BPF -> screenshots/
     .venv/bin/python screenshots/make_screenshots.py --fake    # scripted, no root -> $TMPDIR
 
-Real mode loads droptop's BPF program (BccCollector), starts the drop generator
+Real mode loads droptop's BPF program (KernelCollector), starts the drop generator
 (`python -m droptop.dropgen`) in the background: a steady UDP stream to a closed
 port, repeated nftables drop bursts, TCP SYNs to a closed port and UDP into a veth
 namespace, each under its own comm. It lets the app collect for a few seconds,
@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from droptop.errors import DroptopError  # noqa: E402
-from droptop.tui.app import DroptopApp  # noqa: E402
-from droptop.tui.drilldown import DrillDownScreen  # noqa: E402
+from droptop.frontends.tui.app import DroptopApp  # noqa: E402
+from droptop.frontends.tui.drilldown import DrillDownScreen  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
 FAKE_OUT = Path(tempfile.gettempdir()) / "droptop-screenshots-fake"
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.fake:
         from droptop.collector.fake import FakeCollector
-        from droptop.processes import ProcessInfo, SelfUsage
+        from droptop.hostinfo import ProcessInfo, SelfUsage
 
         def lookup(comm: str) -> list[ProcessInfo]:
             if comm != "nginx":
@@ -222,10 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         written = asyncio.run(shoot(app, args.out, fake=True, collect_seconds=0))
         app.collector.close()
     else:
-        from droptop.collector.bcc import BccCollector
+        from droptop.collector.kernel import KernelCollector
 
         try:
-            collector = BccCollector()
+            collector = KernelCollector()
         except DroptopError as e:
             print(f"make_screenshots: {e} (try --fake)", file=sys.stderr)
             return 1

@@ -3,7 +3,7 @@
 droptop only reads BTF. To test the reader and the reason resolver against
 kernels we cannot boot (5.17 ... 6.18, mac80211 and openvswitch modules), these
 helpers write small BTF blobs by hand. The encoder is written from the format
-description (Documentation/bpf/btf.rst), not from droptop.btf, so that a
+description (Documentation/bpf/btf.rst), not from droptop.names.btf, so that a
 misreading of the format in one is not silently mirrored by the other.
 """
 

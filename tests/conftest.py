@@ -37,11 +37,11 @@ def need_bpf() -> None:
 def bpf_collector():
     """One real collector for the session; tests tell their drops apart by comm or netns."""
     need_bpf()
-    from droptop.collector.bcc import BccCollector
+    from droptop.collector.kernel import KernelCollector
     from droptop.errors import DroptopError
 
     try:
-        c = BccCollector()
+        c = KernelCollector()
     except DroptopError as e:
         if REQUIRE_BPF:
             pytest.fail(f"DROPTOP_REQUIRE_BPF=1 but the collector failed: {e}")

@@ -144,12 +144,12 @@ def test_every_run_is_counted_even_when_the_map_is_full():
     from tests.conftest import need_bpf
 
     need_bpf()
-    from droptop.collector.bcc import BccCollector, _bpf_prog_stats
+    from droptop.collector.kernel import KernelCollector, _bpf_prog_stats
 
     old = Path("/proc/sys/kernel/bpf_stats_enabled").read_text().strip()
     subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=True)
     try:
-        with BccCollector(max_keys=2, stacks=False) as c:
+        with KernelCollector(max_keys=2, stacks=False) as c:
             for i in range(4):
                 dropgen.spawn("udp", 25, comm=unique_comm(f"dt-full{i}"))
             _, runs_before, _ = _bpf_prog_stats(c._prog_fd)

@@ -1,4 +1,4 @@
-"""droptop.btf against hand-built blobs (every kind, layouts, corruption) and the real kernel."""
+"""droptop.names.btf against hand-built blobs (every kind, layouts, corruption), the real kernel."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from contextlib import contextmanager, suppress
 
 import pytest
 
-from droptop.btf import KIND_NAMES, Btf, BtfEnum, BtfError, load_vmlinux
-from droptop.reasons import ReasonResolver
+from droptop.names.btf import KIND_NAMES, Btf, BtfEnum, BtfError, load_vmlinux
+from droptop.names.reasons import ReasonResolver
 from tests.btf_encoder import (
     K_ENUM,
     K_STRUCT,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from droptop.collector import bcc as bcc_collector
+from droptop.collector import kernel as bcc_collector
+from droptop.collector.headers import Headers
+from droptop.collector.offsets import NO_REASON_LABEL
 from droptop.errors import DroptopError
-from droptop.headers import Headers
-from droptop.layout import NO_REASON_LABEL
 from tests.conftest import need_bpf
 
 
@@ -19,7 +19,7 @@ def as_root(monkeypatch):
 def test_missing_capabilities(monkeypatch):
     monkeypatch.setattr(bcc_collector, "_capabilities", lambda: 0)
     with pytest.raises(DroptopError, match="needs root"):
-        bcc_collector.BccCollector()
+        bcc_collector.KernelCollector()
 
 
 def test_caps_bpf_and_perfmon_are_enough(monkeypatch):
@@ -31,17 +31,17 @@ def test_corrupt_btf(tmp_path, as_root):
     bad = tmp_path / "vmlinux"
     bad.write_bytes(b"\x9f\xeb\x01\x00" + b"\xff" * 40)
     with pytest.raises(DroptopError, match="cannot read kernel BTF"):
-        bcc_collector.BccCollector(btf_path=str(bad))
+        bcc_collector.KernelCollector(btf_path=str(bad))
 
 
 def test_no_btf(tmp_path, as_root):
     with pytest.raises(DroptopError, match="CONFIG_DEBUG_INFO_BTF"):
-        bcc_collector.BccCollector(btf_path=str(tmp_path / "missing"))
+        bcc_collector.KernelCollector(btf_path=str(tmp_path / "missing"))
 
 
 def test_bad_max_keys():
     with pytest.raises(DroptopError, match="max-keys"):
-        bcc_collector.BccCollector(max_keys=0)
+        bcc_collector.KernelCollector(max_keys=0)
 
 
 def test_no_reason_kernel_label():
@@ -53,7 +53,7 @@ def test_broken_headers_tree_is_a_clear_error(tmp_path):
     need_bpf()
     (tmp_path / "include").mkdir()
     with pytest.raises(DroptopError, match="could not compile or load") as info:
-        bcc_collector.BccCollector(headers=Headers(tmp_path, "an empty test tree"))
+        bcc_collector.KernelCollector(headers=Headers(tmp_path, "an empty test tree"))
     assert "an empty test tree" in str(info.value)
 
 
@@ -64,6 +64,6 @@ def test_compile_error_names_the_line(tmp_path, monkeypatch):
     bad.write_text(bcc_collector.BPF_SOURCE.read_text() + "\nint broken(void) { return nope; }\n")
     monkeypatch.setattr(bcc_collector, "BPF_SOURCE", bad)
     with pytest.raises(DroptopError, match="could not compile or load") as info:
-        bcc_collector.BccCollector()
+        bcc_collector.KernelCollector()
     assert "error: use of undeclared identifier 'nope'" in str(info.value)
     assert "errors generated" not in str(info.value) and "error generated" not in str(info.value)

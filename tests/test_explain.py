@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from droptop.explain import EXPLANATIONS, explain
+from droptop.names.explain import EXPLANATIONS, explain
 
 COMMON = [
     "NOT_SPECIFIED",

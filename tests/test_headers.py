@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from droptop import headers
+from droptop.collector import headers
 from droptop.errors import DroptopError
 
 

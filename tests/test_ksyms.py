@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from droptop.ksyms import KernelSymbols
+from droptop.collector.ksyms import KernelSymbols
 
 KALLSYMS = """\
 ffffffff81000000 T _stext

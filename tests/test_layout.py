@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from droptop.btf import BtfError
+from droptop.collector.offsets import OFFSETS, read_layout
 from droptop.errors import DroptopError
-from droptop.layout import OFFSETS, read_layout
+from droptop.names.btf import BtfError
 
 
 class FakeBtf:
@@ -52,7 +52,7 @@ def test_running_kernel_layout_matches_known_offsets():
 
     if not os.path.exists("/sys/kernel/btf/vmlinux"):
         pytest.skip("no kernel BTF")
-    from droptop.btf import load_vmlinux
+    from droptop.names.btf import load_vmlinux
 
     layout = read_layout(load_vmlinux())
     assert layout.has_reason

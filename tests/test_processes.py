@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from droptop.processes import (
+from droptop.hostinfo import (
     NicMonitor,
     ProcessInfo,
     SelfMonitor,

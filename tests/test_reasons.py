@@ -1,4 +1,4 @@
-"""droptop.reasons on the BTF layouts of 5.17 ... 6.18 and on the running kernel."""
+"""droptop.names.reasons on the BTF layouts of 5.17 ... 6.18 and on the running kernel."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from droptop import reasons as reasons_mod
-from droptop.btf import Btf
 from droptop.model import NAME_SOURCES, Reason
-from droptop.reasons import ReasonResolver, is_sentinel, parse_tracefs_format, raw_label
+from droptop.names import reasons as reasons_mod
+from droptop.names.btf import Btf
+from droptop.names.reasons import ReasonResolver, is_sentinel, parse_tracefs_format, raw_label
 from tests.btf_encoder import (
     LAYOUTS,
     SUBSYS,

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from droptop import reasons_cli
+from droptop.frontends import reasons_cmd as reasons_cli
 from tests.btf_encoder import LAYOUTS, BtfEncoder, vmlinux_encoder, write_btf_dir
 
 

@@ -105,10 +105,10 @@ def bpf_fd_kinds(pid: int) -> Counter[str]:
 def run_loader(
     collector, extra: dict | None = None, inspect: Callable[[int], None] | None = None
 ) -> tuple[dict, dict[str, int], str]:
-    """Run the loader child exactly as BccCollector._load does, for the request that
+    """Run the loader child exactly as KernelCollector._load does, for the request that
     ``collector`` would send plus ``extra``: (reply, fds by name, child's stderr).
     ``inspect(pid)`` runs while the child still holds everything it made."""
-    from droptop.collector.bcc import BPF_SOURCE, MAPS
+    from droptop.collector.kernel import BPF_SOURCE, MAPS
 
     request = {
         "source": str(BPF_SOURCE),
@@ -196,10 +196,10 @@ def test_tp_btf_stacks_are_sampled_and_symbolized(bpf_collector):
 @pytest.mark.bpf
 def test_forced_fallback_counts_exactly(monkeypatch):
     need_bpf()
-    from droptop.collector.bcc import BccCollector
+    from droptop.collector.kernel import KernelCollector
 
     monkeypatch.setenv("DROPTOP_NO_TP_BTF", "1")  # inherited by the loader child
-    with BccCollector() as c:
+    with KernelCollector() as c:
         assert prog_type(c._prog_fd) == PROG_TYPE_RAW_TRACEPOINT
         udp_drops_count_exactly(c, unique_comm("dt-raw"))
 

@@ -29,7 +29,7 @@ from droptop.stats import HISTORY_LEN, per_second
 
 
 class ReasonNames(Protocol):
-    """What the assembler needs from droptop.reasons (or a test double)."""
+    """What the assembler needs from droptop.names.reasons (or a test double)."""
 
     def resolve(self, raw: int) -> Reason: ...
 

@@ -83,7 +83,7 @@ def trace_type_id(tracepoint: str, path: str = "/sys/kernel/btf/vmlinux") -> int
     droptop's monitor has vmlinux parsed already and passes the id in the loader
     request; this is for callers that have not.
     """
-    from droptop.btf import TYPEDEF, BtfError, load_vmlinux
+    from droptop.names.btf import TYPEDEF, BtfError, load_vmlinux
 
     name = f"btf_trace_{tracepoint}"
     try:

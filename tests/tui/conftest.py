@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from droptop.collector.fake import FakeCollector
-from droptop.processes import NicRates, ProcessInfo, SelfUsage
-from droptop.tui.app import DroptopApp
+from droptop.frontends.tui.app import DroptopApp
+from droptop.hostinfo import NicRates, ProcessInfo, SelfUsage
 
 FIXED_USAGE = SelfUsage(cpu_percent=1.5, rss=48 * 1024 * 1024)
 FIXED_NICS = (

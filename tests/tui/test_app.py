@@ -13,17 +13,17 @@ from textual.widgets import Input
 from droptop.collector.fake import EVIL_COMM, FakeCollector
 from droptop.collector.replay import ReplayCollector
 from droptop.export import load_snapshot, save_snapshot
+from droptop.frontends.tui.columns import CELL_PADDING
+from droptop.frontends.tui.confirm import ConfirmScreen
+from droptop.frontends.tui.drilldown import DrillDownScreen
+from droptop.frontends.tui.filterbar import FilterBar
+from droptop.frontends.tui.help import HelpScreen
+from droptop.frontends.tui.ifaces import InterfacePanel
+from droptop.frontends.tui.main import MainScreen
+from droptop.frontends.tui.poller import MAX_INTERVAL, MIN_INTERVAL
+from droptop.frontends.tui.statusline import StatusLine
+from droptop.frontends.tui.table import DropTable
 from droptop.model import DropKey
-from droptop.tui.columns import CELL_PADDING
-from droptop.tui.confirm import ConfirmScreen
-from droptop.tui.drilldown import DrillDownScreen
-from droptop.tui.filterbar import FilterBar
-from droptop.tui.help import HelpScreen
-from droptop.tui.ifaces import InterfacePanel
-from droptop.tui.main import MainScreen
-from droptop.tui.poller import MAX_INTERVAL, MIN_INTERVAL
-from droptop.tui.statusline import StatusLine
-from droptop.tui.table import DropTable
 from tests.tui.conftest import make_app, polls, run, started, wait_until
 
 

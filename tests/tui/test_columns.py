@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from droptop import severity
-from droptop.tui import columns as cols
-from droptop.tui.format import fit, human_rate, spark
+from droptop.frontends.tui import columns as cols
+from droptop.frontends.tui.format import fit, human_rate, spark
 from tests.factories import row, snapshot
 
 
@@ -79,7 +79,7 @@ def test_spark_and_formatting():
 
 
 def test_drilldown_hides_tracing_frames_only_at_the_top():
-    from droptop.tui.drilldown import drop_frames
+    from droptop.frontends.tui.drilldown import drop_frames
 
     frames = (
         "bpf_prog_e32d_raw_tracepoint__kfree_skb+0x36c",

@@ -1,4 +1,4 @@
-"""Only droptop.tui may import Textual: batch mode, export and the collectors must not.
+"""Only droptop.frontends.tui may import Textual: batch mode, export and the collectors must not.
 
 Each module is imported in a fresh interpreter (as harlequin's import-hygiene test
 does), because one test process has long since loaded Textual.
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def non_ui_modules() -> list[str]:
     names = []
     for info in pkgutil.walk_packages(droptop.__path__, "droptop."):
-        if info.name.startswith("droptop.tui") or info.name == "droptop.__main__":
+        if info.name.startswith("droptop.frontends.tui") or info.name == "droptop.__main__":
             continue
         names.append(info.name)
     return sorted(names)
@@ -48,7 +48,7 @@ def test_module_list_covers_the_core():
         "droptop.cli",
         "droptop.export",
         "droptop.filtering",
-        "droptop.processes",
+        "droptop.hostinfo",
         "droptop.collector.fake",
         "droptop.collector.replay",
     ):
@@ -69,7 +69,11 @@ def test_does_not_import_textual(module):
 
 def test_pure_tui_helpers_do_not_import_textual():
     """The layout, severity and poller logic are testable without Textual too."""
-    for module in ("droptop.tui.columns", "droptop.severity", "droptop.tui.poller"):
+    for module in (
+        "droptop.frontends.tui.columns",
+        "droptop.severity",
+        "droptop.frontends.tui.poller",
+    ):
         proc = subprocess.run(
             [sys.executable, "-c", PROBE, module],
             cwd=ROOT,

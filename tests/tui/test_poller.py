@@ -6,7 +6,7 @@ import threading
 import time
 
 from droptop.collector.fake import FakeCollector
-from droptop.tui.poller import Poller, clamp_interval, step_interval
+from droptop.frontends.tui.poller import Poller, clamp_interval, step_interval
 
 
 class Recorder:

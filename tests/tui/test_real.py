@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from droptop import dropgen
-from droptop.tui.app import DroptopApp
-from droptop.tui.drilldown import DrillDownScreen
+from droptop.frontends.tui.app import DroptopApp
+from droptop.frontends.tui.drilldown import DrillDownScreen
 from tests.tui.conftest import polls, run, started, wait_until
 
 pytestmark = pytest.mark.bpf

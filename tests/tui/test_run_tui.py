@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from droptop.collector.fake import FakeCollector
+from droptop.frontends.tui import app as app_module
+from droptop.frontends.tui.app import DroptopApp, run_tui
 from droptop.model import Snapshot
-from droptop.tui import app as app_module
-from droptop.tui.app import DroptopApp, run_tui
 from tests.tui.conftest import started
 
 

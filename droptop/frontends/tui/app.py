@@ -18,8 +18,14 @@ from textual.screen import Screen
 from droptop.collector import Collector
 from droptop.errors import DroptopError
 from droptop.export import save_snapshot
-from droptop.model import Snapshot
-from droptop.processes import (
+from droptop.frontends.tui.drilldown import DrillDownScreen
+from droptop.frontends.tui.format import clock
+from droptop.frontends.tui.help import HelpScreen
+from droptop.frontends.tui.keys import app_bindings
+from droptop.frontends.tui.main import MainScreen
+from droptop.frontends.tui.messages import PollFailed, Refreshed
+from droptop.frontends.tui.poller import Poller, clamp_interval, step_interval
+from droptop.hostinfo import (
     NicMonitor,
     NicRates,
     ProcessInfo,
@@ -27,13 +33,7 @@ from droptop.processes import (
     SelfUsage,
     processes_with_comm,
 )
-from droptop.tui.drilldown import DrillDownScreen
-from droptop.tui.format import clock
-from droptop.tui.help import HelpScreen
-from droptop.tui.keys import app_bindings
-from droptop.tui.main import MainScreen
-from droptop.tui.messages import PollFailed, Refreshed
-from droptop.tui.poller import Poller, clamp_interval, step_interval
+from droptop.model import Snapshot
 
 CLOSE_TIMEOUT = 5.0
 """Seconds run_tui waits for a poll in progress before closing the collector anyway."""

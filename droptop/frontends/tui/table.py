@@ -29,9 +29,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from droptop.frontends.tui import columns as cols
+from droptop.frontends.tui.tablelines import Painter, Palette
 from droptop.model import DropKey, DropRow, Snapshot
-from droptop.tui import columns as cols
-from droptop.tui.tablelines import Painter, Palette
 
 _SCROLLBAR = 2
 """Cells kept free for the vertical scrollbar."""

@@ -20,9 +20,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from droptop.btf import BtfError
 from droptop.model import Reason
-from droptop.reasons import ReasonResolver
+from droptop.names.btf import BtfError
+from droptop.names.reasons import ReasonResolver
 
 PROG = "droptop reasons"
 _U32_MAX = 0xFFFFFFFF

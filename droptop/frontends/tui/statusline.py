@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from droptop.tui.format import safe
+from droptop.frontends.tui.format import safe
 
 
 class StatusLine(Widget):

@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from droptop.btf import Btf, BtfEnum, BtfError, load_vmlinux
 from droptop.model import Reason
+from droptop.names.btf import Btf, BtfEnum, BtfError, load_vmlinux
 
 VMLINUX_BTF = Path("/sys/kernel/btf/vmlinux")
 BTF_DIR = Path("/sys/kernel/btf")

@@ -1,5 +1,5 @@
 """droptop's terminal UI: the only package that imports Textual.
 
-The CLI imports `droptop.tui.app.run_tui` lazily, so batch mode, export and the
+The CLI imports `droptop.frontends.tui.app.run_tui` lazily, so batch mode, export and the
 collectors never load Textual.
 """

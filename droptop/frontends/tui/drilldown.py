@@ -20,12 +20,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from droptop import severity
-from droptop.explain import explain
-from droptop.model import DropKey, DropRow, Snapshot
-from droptop.processes import ProcessInfo
-from droptop.sanitize import printable
-from droptop.stacks import strip_tracing_frames
-from droptop.tui.format import (
+from droptop.collector.stacks import strip_tracing_frames
+from droptop.frontends.tui.format import (
     comm_text,
     date_clock,
     human_bytes,
@@ -35,6 +31,10 @@ from droptop.tui.format import (
     netns_text,
     safe,
 )
+from droptop.hostinfo import ProcessInfo
+from droptop.model import DropKey, DropRow, Snapshot
+from droptop.names.explain import explain
+from droptop.sanitize import printable
 
 MAX_STACKS = 5
 MAX_FRAMES = 12

@@ -15,9 +15,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from droptop import severity
-from droptop.model import Snapshot
-from droptop.processes import SelfUsage
-from droptop.tui.format import (
+from droptop.frontends.tui.format import (
     clock,
     date_clock,
     human_bytes,
@@ -26,6 +24,8 @@ from droptop.tui.format import (
     safe,
     spark,
 )
+from droptop.hostinfo import SelfUsage
+from droptop.model import Snapshot
 
 BPF_STATS_HINT = "bpf ns/drop: sysctl kernel.bpf_stats_enabled=1"
 SPARK_MAX = 30

@@ -14,9 +14,9 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from droptop.frontends.tui.format import human_count, human_rate, safe
+from droptop.hostinfo import NicRates
 from droptop.model import Snapshot
-from droptop.processes import NicRates
-from droptop.tui.format import human_count, human_rate, safe
 
 
 class InterfacePanel(Widget):

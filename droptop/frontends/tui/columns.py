@@ -14,8 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from droptop import severity
-from droptop.model import DropRow, Snapshot
-from droptop.tui.format import (
+from droptop.frontends.tui.format import (
     comm_text,
     fit,
     human_count,
@@ -25,6 +24,7 @@ from droptop.tui.format import (
     reason_text,
     spark,
 )
+from droptop.model import DropRow, Snapshot
 
 CELL_PADDING = 1
 """Blank cells on each side of every table cell."""

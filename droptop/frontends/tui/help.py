@@ -13,9 +13,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from droptop import filtering, severity
+from droptop.frontends.tui.columns import COLUMNS
+from droptop.frontends.tui.keys import KEYS
 from droptop.sanitize import printable
-from droptop.tui.columns import COLUMNS
-from droptop.tui.keys import KEYS
 
 _KEY_NAMES = {
     "question_mark": "?",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from droptop.btf import Btf, BtfError
 from droptop.errors import DroptopError
+from droptop.names.btf import Btf, BtfError
 
 # macro name -> (struct, dotted member path)
 OFFSETS: dict[str, tuple[str, str]] = {

@@ -15,19 +15,19 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from droptop.filtering import Filter, FilterError
+from droptop.frontends.tui.confirm import ConfirmScreen
+from droptop.frontends.tui.drilldown import DrillDownScreen
+from droptop.frontends.tui.filterbar import FilterBar
+from droptop.frontends.tui.header import HeaderBar
+from droptop.frontends.tui.ifaces import InterfacePanel
+from droptop.frontends.tui.keys import main_screen_bindings
+from droptop.frontends.tui.statusline import StatusLine
+from droptop.frontends.tui.table import DropTable
+from droptop.hostinfo import NicRates, SelfUsage
 from droptop.model import DropRow, Snapshot
-from droptop.processes import NicRates, SelfUsage
-from droptop.tui.confirm import ConfirmScreen
-from droptop.tui.drilldown import DrillDownScreen
-from droptop.tui.filterbar import FilterBar
-from droptop.tui.header import HeaderBar
-from droptop.tui.ifaces import InterfacePanel
-from droptop.tui.keys import main_screen_bindings
-from droptop.tui.statusline import StatusLine
-from droptop.tui.table import DropTable
 
 if TYPE_CHECKING:
-    from droptop.tui.app import DroptopApp
+    from droptop.frontends.tui.app import DroptopApp
 
 NOT_SPECIFIED = "NOT_SPECIFIED"
 

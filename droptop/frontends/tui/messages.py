@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from droptop.hostinfo import NicRates, SelfUsage
 from droptop.model import Snapshot
-from droptop.processes import NicRates, SelfUsage
 
 
 class Refreshed(Message):

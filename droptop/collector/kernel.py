@@ -25,13 +25,13 @@ from droptop.collector.bpfmaps import (
     possible_cpus,
     sum_percpu_u64,
 )
+from droptop.collector.headers import Headers, find_headers
+from droptop.collector.ksyms import KernelSymbols
+from droptop.collector.offsets import NO_REASON_LABEL, KernelLayout, read_layout
+from droptop.collector.stacks import strip_tracing_frames
 from droptop.errors import DroptopError
-from droptop.headers import Headers, find_headers
-from droptop.ksyms import KernelSymbols
-from droptop.layout import NO_REASON_LABEL, KernelLayout, read_layout
 from droptop.model import DropKey, Location, Reason, Snapshot, StackSample
 from droptop.sanitize import decode_c_string
-from droptop.stacks import strip_tracing_frames
 
 BPF_SOURCE = Path(__file__).resolve().parent.parent / "bpf" / "droptop.bpf.c"
 if not BPF_SOURCE.exists():  # running from a source checkout: bpf/ sits beside droptop/
@@ -99,7 +99,7 @@ def _bpf_prog_stats(fd: int) -> tuple[int, int, int]:
     return vals["run_time_ns"], vals["run_cnt"], vals["recursion_misses"]
 
 
-class BccCollector:
+class KernelCollector:
     """Counts drops in the kernel; poll() returns a Snapshot."""
 
     def __init__(
@@ -113,7 +113,7 @@ class BccCollector:
         if max_keys < 1:
             raise DroptopError("--max-keys must be at least 1")
         check_privileges()
-        from droptop.btf import BtfError, load_vmlinux
+        from droptop.names.btf import BtfError, load_vmlinux
 
         try:
             vmlinux = load_vmlinux(btf_path)
@@ -123,12 +123,12 @@ class BccCollector:
                 "CONFIG_DEBUG_INFO_BTF=y"
             ) from None
         self.layout: KernelLayout = read_layout(vmlinux)
-        from droptop.btf import TYPEDEF
+        from droptop.names.btf import TYPEDEF
 
         # tp_btf attaches by this id; the loader falls back to a raw tracepoint without it.
         self._tp_btf_id = vmlinux.type_id("btf_trace_kfree_skb", TYPEDEF)
         if self.layout.has_reason:
-            from droptop.reasons import ReasonResolver
+            from droptop.names.reasons import ReasonResolver
 
             names = ReasonResolver.for_running_kernel(vmlinux)
         else:
@@ -231,7 +231,7 @@ class BccCollector:
             except OSError:
                 pass
 
-    def __enter__(self) -> BccCollector:
+    def __enter__(self) -> KernelCollector:
         return self
 
     def __exit__(self, *exc: object) -> None:
