@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 from pathlib import Path
 
 from droptop import __version__
 from droptop.errors import DroptopError
-from droptop.export import FORMATS, render, write_output
-from droptop.sanitize import printable
+from droptop.loop import check_interval
+from droptop.render import FORMATS, write_output
 
 EPILOG = """\
 keys (TUI): q quit, ? help, / filter, < > sort, I invert, p pause, Enter stacks,
@@ -117,40 +116,22 @@ def _row_filter(text: str):
 
 
 def run_batch(args: argparse.Namespace, collector) -> int:
-    from dataclasses import replace
+    from droptop.filtering import Filter, Selection
+    from droptop.frontends.batch import BatchOutput
+    from droptop.hostinfo import NicMonitor
+    from droptop.loop import PollLoop
 
-    flt = _row_filter(args.filter)
-    out = sys.stdout
-    snap = collector.poll()  # the baseline: rates need two readings
-    if snap.source == "live":  # what droptop used (headers, attach mode): stderr, not data
-        for note in snap.notes:
-            print(f"droptop: {printable(note)}", file=sys.stderr)
-    if snap.source == "replay":
-        count = 1
-    else:
-        count = args.count
-    printed = 0
+    selection = Selection(_row_filter(args.filter) or Filter(), args.hide_unspecified)
+    loop = PollLoop(collector, interval=args.delay, nic_sample=NicMonitor().sample)
+    batch = BatchOutput(loop, fmt=args.format, selection=selection, count=args.count)
+    loop.front_ends.append(batch)
     try:
-        while True:
-            if snap.source != "replay":
-                time.sleep(args.delay)
-                snap = collector.poll()
-            shown = snap
-            if flt is not None or args.hide_unspecified:
-                rows = (r for r in snap.rows if flt is None or flt.matches(r))
-                if args.hide_unspecified:
-                    rows = (r for r in rows if r.reason.name != "NOT_SPECIFIED")
-                shown = replace(snap, rows=tuple(rows))
-            out.write(render(shown, args.format, header=printed == 0))
-            out.flush()
-            printed += 1
-            if count and printed >= count:
-                break
+        loop.run()
     except KeyboardInterrupt:
         pass
     finally:
-        if args.output:
-            path = write_output(snap, args.output)
+        if args.output and batch.last is not None:
+            path = write_output(batch.last, args.output)
             print(f"droptop: wrote {path}", file=sys.stderr)
     return 0
 
@@ -167,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             reasons_cli.add_arguments(rp)
             return reasons_cli.run(rp.parse_args(argv[1:]))
         args = build_parser().parse_args(argv)
-        if not 0.05 <= args.delay <= 3600:
-            raise DroptopError("-d must be between 0.05 and 3600 seconds", exit_code=2)
+        check_interval(args.delay)
         if args.output:
             parent = Path(args.output).resolve().parent
             if not parent.is_dir():

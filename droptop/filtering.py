@@ -19,10 +19,10 @@ from __future__ import annotations
 import operator
 import re
 import shlex
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
-from droptop.model import DropRow
+from droptop.model import DropRow, Snapshot
 
 TEXT_FIELDS = ("reason", "comm", "if", "netns", "subsys")
 """Fields a `field:value` term may name."""
@@ -173,3 +173,35 @@ def parse_filter(text: str) -> Filter:
     except ValueError as e:  # unbalanced quotes
         raise FilterError(f"bad quoting: {e}") from None
     return Filter(text=text.strip(), terms=tuple(_parse_term(t) for t in tokens))
+
+
+NOT_SPECIFIED = "NOT_SPECIFIED"
+"""Plain kfree_skb() without a reason: many harmless frees land here, so it can be hidden."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which rows a front end shows: a filter, and whether NOT_SPECIFIED rows are hidden.
+
+    The one place that combines the two, for batch output, files and the TUI alike.
+    """
+
+    filter: Filter = Filter()
+    hide_unspecified: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.filter) or self.hide_unspecified
+
+    def matches(self, row: DropRow) -> bool:
+        if self.hide_unspecified and row.reason.name == NOT_SPECIFIED:
+            return False
+        return self.filter.matches(row)
+
+    def rows(self, rows: Iterable[DropRow]) -> list[DropRow]:
+        return list(rows) if not self else [r for r in rows if self.matches(r)]
+
+    def apply(self, snap: Snapshot) -> Snapshot:
+        """The snapshot with only the selected rows (the same object when nothing is hidden)."""
+        if not self:
+            return snap
+        return replace(snap, rows=tuple(r for r in snap.rows if self.matches(r)))

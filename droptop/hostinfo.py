@@ -14,6 +14,7 @@ from typing import Any
 
 import psutil
 
+from droptop.model import NicRates, SelfUsage
 from droptop.stats import per_second
 
 COMM_LEN = 15
@@ -70,16 +71,6 @@ def processes_with_comm(
 # --- droptop's own cost ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SelfUsage:
-    """What droptop itself costs, as the header shows it."""
-
-    cpu_percent: float
-    """Percent of one CPU since the previous sample (can exceed 100 with threads)."""
-    rss: int
-    """Resident set size in bytes."""
-
-
 class SelfMonitor:
     """Samples droptop's own CPU % and RSS; the first CPU sample reads 0.0."""
 
@@ -99,28 +90,6 @@ class SelfMonitor:
 
 
 # --- interface counters ------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NicRates:
-    """Per-interface drop/error counters as the driver reports them (not kfree_skb).
-
-    Rates are per second over the last sample interval; totals are since boot.
-    """
-
-    name: str
-    rx_drop_rate: float
-    tx_drop_rate: float
-    rx_err_rate: float
-    tx_err_rate: float
-    rx_drops: int
-    tx_drops: int
-    rx_errors: int
-    tx_errors: int
-
-    @property
-    def any_rate(self) -> bool:
-        return any((self.rx_drop_rate, self.tx_drop_rate, self.rx_err_rate, self.tx_err_rate))
 
 
 def _read_pernic() -> Mapping[str, Any]:

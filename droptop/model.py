@@ -102,6 +102,38 @@ class DropRow:
 
 
 @dataclass(frozen=True, slots=True)
+class NicRates:
+    """Per-interface drop/error counters as the driver reports them (not kfree_skb).
+
+    Rates are per second over the last sample interval; totals are since boot.
+    """
+
+    name: str
+    rx_drop_rate: float
+    tx_drop_rate: float
+    rx_err_rate: float
+    tx_err_rate: float
+    rx_drops: int
+    tx_drops: int
+    rx_errors: int
+    tx_errors: int
+
+    @property
+    def any_rate(self) -> bool:
+        return any((self.rx_drop_rate, self.tx_drop_rate, self.rx_err_rate, self.tx_err_rate))
+
+
+@dataclass(frozen=True, slots=True)
+class SelfUsage:
+    """What droptop itself costs, as the header shows it."""
+
+    cpu_percent: float
+    """Percent of one CPU since the previous sample (can exceed 100 with threads)."""
+    rss: int
+    """Resident set size in bytes."""
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything one refresh shows. Immutable: the UI may keep it as long as it likes."""
 
@@ -135,3 +167,7 @@ class Snapshot:
     """live, replay or fake."""
     notes: tuple[str, ...] = field(default_factory=tuple)
     """One-line facts worth showing (headers used, names source, warnings)."""
+    interfaces: tuple[NicRates, ...] = ()
+    """The drivers' own drop and error counters per interface, sampled with this poll."""
+    usage: SelfUsage | None = None
+    """droptop's own CPU and memory at this poll (None when not sampled)."""

@@ -121,7 +121,7 @@ def test_replay_needs_no_root():
     import shutil
     import tempfile
 
-    from droptop.export import write_output
+    from droptop.render import write_output
 
     public = Path(tempfile.mkdtemp(prefix="droptop-replay-"))  # pytest's tmp_path is 0700
     public.chmod(0o755)
@@ -208,7 +208,7 @@ def test_no_bpf_program_stays_attached_after_exit(how):
 
 
 def test_replay_batch_filter_and_hide_unspecified(tmp_path):
-    from droptop.export import write_output
+    from droptop.render import write_output
 
     path = write_output(
         snapshot(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from droptop.export import load_snapshot
 from droptop.model import Snapshot
+from droptop.snapshot_file import load_snapshot
 
 
 class ReplayCollector:

@@ -12,7 +12,6 @@ from textual.widgets import Input
 
 from droptop.collector.fake import EVIL_COMM, FakeCollector
 from droptop.collector.replay import ReplayCollector
-from droptop.export import load_snapshot, save_snapshot
 from droptop.frontends.tui.columns import CELL_PADDING
 from droptop.frontends.tui.confirm import ConfirmScreen
 from droptop.frontends.tui.drilldown import DrillDownScreen
@@ -20,10 +19,11 @@ from droptop.frontends.tui.filterbar import FilterBar
 from droptop.frontends.tui.help import HelpScreen
 from droptop.frontends.tui.ifaces import InterfacePanel
 from droptop.frontends.tui.main import MainScreen
-from droptop.frontends.tui.poller import MAX_INTERVAL, MIN_INTERVAL
 from droptop.frontends.tui.statusline import StatusLine
 from droptop.frontends.tui.table import DropTable
+from droptop.loop import INTERVAL_STEPS, MIN_INTERVAL
 from droptop.model import DropKey
+from droptop.snapshot_file import load_snapshot, save_snapshot
 from tests.tui.conftest import make_app, polls, run, started, wait_until
 
 
@@ -371,8 +371,8 @@ def test_interval_keys_step_within_bounds():
         assert app.interval == MIN_INTERVAL
         for _ in range(10):
             await pilot.press("minus")
-        assert app.interval == MAX_INTERVAL
-        assert app.main.header.interval == MAX_INTERVAL
+        assert app.interval == INTERVAL_STEPS[-1]
+        assert app.main.header.interval == INTERVAL_STEPS[-1]
 
     run(make_app(), scenario)
 

@@ -46,7 +46,8 @@ def test_module_list_covers_the_core():
     names = non_ui_modules()
     for must in (
         "droptop.cli",
-        "droptop.export",
+        "droptop.render",
+        "droptop.snapshot_file",
         "droptop.filtering",
         "droptop.hostinfo",
         "droptop.collector.fake",
@@ -72,7 +73,7 @@ def test_pure_tui_helpers_do_not_import_textual():
     for module in (
         "droptop.frontends.tui.columns",
         "droptop.severity",
-        "droptop.frontends.tui.poller",
+        "droptop.loop",
     ):
         proc = subprocess.run(
             [sys.executable, "-c", PROBE, module],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from droptop.collector.fake import FakeCollector
 from droptop.collector.replay import ReplayCollector
-from droptop.export import save_snapshot
+from droptop.snapshot_file import save_snapshot
 from tests.tui.conftest import make_app, started
 
 POLLS = 9

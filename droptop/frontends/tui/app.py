@@ -1,8 +1,9 @@
 """The droptop Textual app and `run_tui`, the one entry point the CLI calls.
 
-Threads: a single thread worker runs the Poller (collector.poll(), psutil
-samples) and hands results to the UI with post_message only. The UI thread never
-calls the collector, except close() after the worker has stopped.
+Threads: a single thread worker runs droptop's PollLoop (collector.poll(), psutil
+samples); the app is one of the loop's front ends and hands each snapshot to the UI
+with post_message only. The UI thread never calls the collector, except close()
+after the worker has stopped.
 """
 
 from __future__ import annotations
@@ -17,26 +18,39 @@ from textual.screen import Screen
 
 from droptop.collector import Collector
 from droptop.errors import DroptopError
-from droptop.export import save_snapshot
 from droptop.frontends.tui.drilldown import DrillDownScreen
 from droptop.frontends.tui.format import clock
 from droptop.frontends.tui.help import HelpScreen
 from droptop.frontends.tui.keys import app_bindings
 from droptop.frontends.tui.main import MainScreen
 from droptop.frontends.tui.messages import PollFailed, Refreshed
-from droptop.frontends.tui.poller import Poller, clamp_interval, step_interval
 from droptop.hostinfo import (
     NicMonitor,
-    NicRates,
     ProcessInfo,
     SelfMonitor,
-    SelfUsage,
     processes_with_comm,
 )
-from droptop.model import Snapshot
+from droptop.loop import FrontEnd, PollLoop, clamp_interval, step_interval
+from droptop.model import NicRates, SelfUsage, Snapshot
+from droptop.snapshot_file import save_snapshot
 
 CLOSE_TIMEOUT = 5.0
 """Seconds run_tui waits for a poll in progress before closing the collector anyway."""
+
+
+class _Deliver:
+    """The app's side of the poll loop: runs on the loop's thread, so it only posts messages."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    def update(self, snap: Snapshot) -> None:
+        with contextlib.suppress(RuntimeError):  # the event loop closed: we are exiting
+            self._app.post_message(Refreshed(snap))
+
+    def poll_failed(self, error: str) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._app.post_message(PollFailed(error))
 
 
 class DroptopApp(App[int]):
@@ -44,7 +58,7 @@ class DroptopApp(App[int]):
 
     Args:
         collector: where snapshots come from.
-        interval: seconds between polls (0.2-10).
+        interval: seconds between polls (clamped to the loop's range).
         snapshot_dir: where ctrl+s writes.
         show_not_specified: start with NOT_SPECIFIED rows visible.
         initial_filter: filter text to start with.
@@ -76,6 +90,7 @@ class DroptopApp(App[int]):
         self_usage: Callable[[], SelfUsage] | None = None,
         nic_sample: Callable[[], tuple[NicRates, ...]] | None = None,
         process_lookup: Callable[[str], list[ProcessInfo]] = processes_with_comm,
+        front_ends: tuple[FrontEnd, ...] = (),
     ) -> None:
         super().__init__()
         self.collector = collector
@@ -83,16 +98,16 @@ class DroptopApp(App[int]):
         self.process_lookup = process_lookup
         self._show_not_specified = show_not_specified
         self._initial_filter = initial_filter
-        self._self_usage = self_usage or SelfMonitor().sample
-        self._nic_sample = nic_sample or NicMonitor().sample
         self.set_reactive(DroptopApp.interval, clamp_interval(interval))
-        self.poller = Poller(
+        self.poller = PollLoop(
             collector,
             interval=self.interval,
-            on_snapshot=self._deliver,
-            on_error=self._deliver_error,
+            front_ends=(_Deliver(self), *front_ends),
+            nic_sample=nic_sample or NicMonitor().sample,
+            self_usage=self_usage or SelfMonitor().sample,
             auto=auto_poll,
         )
+        """The poll loop; it runs in a thread worker while the app runs."""
         self.latest: Snapshot | None = None
         """The newest snapshot from the collector."""
         self.displayed: Snapshot | None = None
@@ -101,7 +116,6 @@ class DroptopApp(App[int]):
         """Refreshed messages handled so far."""
         self.poll_errors = 0
         self.last_error: str | None = None
-        self._extras: tuple[tuple[NicRates, ...], SelfUsage] | None = None
         self.saved_path: Path | None = None
         """Where the last ctrl+s wrote."""
 
@@ -123,29 +137,17 @@ class DroptopApp(App[int]):
     def on_unmount(self) -> None:
         self.poller.stop()  # the executor joins the thread before app.run() returns
 
-    # --- poller thread side (must only post messages) ------------------------------
-
-    def _deliver(self, snap: Snapshot) -> None:
-        msg = Refreshed(snap, self._nic_sample(), self._self_usage())
-        with contextlib.suppress(RuntimeError):  # the loop closed: we are exiting
-            self.post_message(msg)
-
-    def _deliver_error(self, error: str) -> None:
-        with contextlib.suppress(RuntimeError):
-            self.post_message(PollFailed(error))
-
     # --- UI thread side ---------------------------------------------------------
 
     def on_refreshed(self, message: Refreshed) -> None:
         self.refreshes += 1
         self.latest = message.snapshot
-        self._extras = (message.nics, message.usage)
         if not self.main.is_mounted:  # MainScreen.on_mount shows it
             return
         if self.last_error is not None:
             self.last_error = None
             self.main.status.say("collector recovered")
-        self.main.show_extras(message.nics, message.usage)
+        self.main.show_extras(message.snapshot)
         if not self.paused:
             self._show_snapshot(message.snapshot)
 
@@ -173,9 +175,8 @@ class DroptopApp(App[int]):
 
     def catch_up(self) -> None:
         """MainScreen just mounted: show whatever arrived before it could."""
-        if self._extras is not None:
-            self.main.show_extras(*self._extras)
         if self.latest is not None:
+            self.main.show_extras(self.latest)
             self._show_snapshot(self.latest)
 
     def watch_interval(self, seconds: float) -> None:

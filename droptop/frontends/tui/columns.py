@@ -15,13 +15,13 @@ from rich.text import Text
 
 from droptop import severity
 from droptop.frontends.tui.format import (
-    comm_text,
+    comm_label,
     fit,
     human_count,
     human_rate,
-    ifname_text,
-    netns_text,
-    reason_text,
+    ifname_label,
+    netns_label,
+    reason_label,
     spark,
 )
 from droptop.model import DropRow, Snapshot
@@ -209,15 +209,15 @@ def cell(
         total = snap.total_packets
         text = f"{100.0 * row.packets / total:.1f}%" if total > 0 else "-"
     elif key == "reason":
-        text = f"{NEW_MARK}{row.reason.name}" if new else reason_text(row)
+        text = f"{NEW_MARK}{row.reason.name}" if new else reason_label(row)
     elif key == "subsys":
         text = row.reason.subsys
     elif key == "comm":
-        text = comm_text(row.key)
+        text = comm_label(row.key)
     elif key == "if":
-        text = ifname_text(row)
+        text = ifname_label(row)
     elif key == "netns":
-        text = netns_text(row.key.netns)
+        text = netns_label(row.key.netns)
     elif key == "trend":
         return Text(spark(row.history_at(snap.poll), width), style="cyan" if color else "", end="")
     else:  # pragma: no cover

@@ -22,13 +22,13 @@ from textual.widgets import Footer, Static
 from droptop import severity
 from droptop.collector.stacks import strip_tracing_frames
 from droptop.frontends.tui.format import (
-    comm_text,
+    comm_label,
     date_clock,
     human_bytes,
     human_count,
     human_rate,
-    ifname_text,
-    netns_text,
+    ifname_label,
+    netns_label,
     safe,
 )
 from droptop.hostinfo import ProcessInfo
@@ -131,7 +131,7 @@ class DrillDownScreen(Screen):
             self.query_one("#drill-title", Static).update(title)
             return
         title.append(row.reason.name, "bold")
-        title.append(f"  {comm_text(row.key)}  {ifname_text(row)}")
+        title.append(f"  {comm_label(row.key)}  {ifname_label(row)}")
         self.query_one("#drill-title", Static).update(title)
         self.query_one("#drill-reason", Static).update(self._reason(row))
         self.query_one("#drill-row", Static).update(self._row(row))
@@ -173,14 +173,14 @@ class DrillDownScreen(Screen):
         style = severity.style(level, color=not self.app.no_color)
         t = Text()
         t.append("comm ", "dim")
-        t.append_text(safe(comm_text(row.key)))
+        t.append_text(safe(comm_label(row.key)))
         if row.key.kernel_context:
             t.append(" (kernel context)")
         t.append("  interface ", "dim")
-        t.append_text(safe(ifname_text(row)))
+        t.append_text(safe(ifname_label(row)))
         t.append(f" (ifindex {row.key.ifindex})")
         t.append("  netns ", "dim")
-        t.append(netns_text(row.key.netns))
+        t.append(netns_label(row.key.netns))
         t.append("\n")
         t.append("rate ", "dim")
         t.append(f"{human_rate(row.rate)}/s", style or "bold")
@@ -247,7 +247,7 @@ class DrillDownScreen(Screen):
         key = self.key
         if key.kernel_context:
             t = Text("Kernel context: ")
-            t.append_text(safe(comm_text(key), "bold"))
+            t.append_text(safe(comm_label(key), "bold"))
             t.append(
                 " (softirq, the idle task or a kernel thread) was running when the "
                 "packets were dropped, so no process is to blame; the stacks show the path."

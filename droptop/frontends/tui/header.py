@@ -24,8 +24,7 @@ from droptop.frontends.tui.format import (
     safe,
     spark,
 )
-from droptop.hostinfo import SelfUsage
-from droptop.model import Snapshot
+from droptop.model import SelfUsage, Snapshot
 
 BPF_STATS_HINT = "bpf ns/drop: sysctl kernel.bpf_stats_enabled=1"
 SPARK_MAX = 30

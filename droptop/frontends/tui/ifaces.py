@@ -15,8 +15,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from droptop.frontends.tui.format import human_count, human_rate, safe
-from droptop.hostinfo import NicRates
-from droptop.model import Snapshot
+from droptop.model import NicRates, Snapshot
 
 
 class InterfacePanel(Widget):

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from droptop.filtering import Filter, FilterError
+from droptop.filtering import NOT_SPECIFIED, Filter, FilterError, Selection
 from droptop.frontends.tui.confirm import ConfirmScreen
 from droptop.frontends.tui.drilldown import DrillDownScreen
 from droptop.frontends.tui.filterbar import FilterBar
@@ -23,13 +23,10 @@ from droptop.frontends.tui.ifaces import InterfacePanel
 from droptop.frontends.tui.keys import main_screen_bindings
 from droptop.frontends.tui.statusline import StatusLine
 from droptop.frontends.tui.table import DropTable
-from droptop.hostinfo import NicRates, SelfUsage
 from droptop.model import DropRow, Snapshot
 
 if TYPE_CHECKING:
     from droptop.frontends.tui.app import DroptopApp
-
-NOT_SPECIFIED = "NOT_SPECIFIED"
 
 
 class MainScreen(Screen):
@@ -92,19 +89,17 @@ class MainScreen(Screen):
         self.table.show(snap, self.visible_rows(snap))
         self._summarise()
 
-    def show_extras(self, nics: tuple[NicRates, ...], usage: SelfUsage) -> None:
-        self.query_one(InterfacePanel).nics = nics
-        self.header.usage = usage
+    def show_extras(self, snap: Snapshot) -> None:
+        """The host counters, shown even while the display is paused."""
+        self.query_one(InterfacePanel).nics = snap.interfaces
+        self.header.usage = snap.usage
+
+    @property
+    def selection(self) -> Selection:
+        return Selection(self.filter, hide_unspecified=not self.show_not_specified)
 
     def visible_rows(self, snap: Snapshot) -> list[DropRow]:
-        if self.show_not_specified and not self.filter:
-            return list(snap.rows)
-        return [
-            r
-            for r in snap.rows
-            if (self.show_not_specified or r.reason.name != NOT_SPECIFIED)
-            and self.filter.matches(r)
-        ]
+        return self.selection.rows(snap.rows)
 
     def _redisplay(self) -> None:
         if self.snapshot is not None:

@@ -1,4 +1,4 @@
-"""Messages the poller thread posts to the app: small, immutable, replaceable.
+"""Messages the poll loop's thread posts to the app: small, immutable, replaceable.
 
 A newer Refreshed replaces an older one still waiting in the queue, so a UI that
 falls behind skips stale frames instead of replaying them (as toolong does).
@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from droptop.hostinfo import NicRates, SelfUsage
 from droptop.model import Snapshot
 
 
 class Refreshed(Message):
-    """A good poll: the snapshot plus what psutil saw at the same moment."""
+    """A good poll: the snapshot (with the host counters sampled at the same moment)."""
 
-    def __init__(self, snapshot: Snapshot, nics: tuple[NicRates, ...], usage: SelfUsage) -> None:
+    def __init__(self, snapshot: Snapshot) -> None:
         super().__init__()
         self.snapshot = snapshot
-        self.nics = nics
-        self.usage = usage
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, Refreshed)

@@ -1,12 +1,16 @@
-"""The poller thread: timing, on-demand polls, reset under the lock, errors, stop."""
+"""The poll loop: timing, on-demand polls, reset under the lock, errors, stop, front ends."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import pytest
+
 from droptop.collector.fake import FakeCollector
-from droptop.frontends.tui.poller import Poller, clamp_interval, step_interval
+from droptop.errors import DroptopError
+from droptop.loop import PollLoop, check_interval, clamp_interval, step_interval
+from droptop.model import NicRates, SelfUsage
 
 
 class Recorder:
@@ -15,11 +19,11 @@ class Recorder:
         self.errors = []
         self.event = threading.Event()
 
-    def snap(self, s):
+    def update(self, s):
         self.snaps.append(s)
         self.event.set()
 
-    def error(self, e):
+    def poll_failed(self, e):
         self.errors.append(e)
         self.event.set()
 
@@ -37,18 +41,19 @@ def start(poller):
 
 
 def test_interval_bounds_and_steps():
-    assert clamp_interval(0) == 0.2
-    assert clamp_interval(99) == 10.0
+    assert clamp_interval(0) == 0.1
+    assert clamp_interval(99999) == 3600.0
     assert step_interval(1.0, -1) == 0.5
     assert step_interval(1.0, 1) == 2.0
-    assert step_interval(0.2, -1) == 0.2
-    assert step_interval(10.0, 1) == 10.0
+    assert step_interval(0.1, -1) == 0.1
+    assert step_interval(60.0, 1) == 60.0
+    assert step_interval(600.0, 1) == 600.0  # above the steps: + never shortens
     assert step_interval(0.7, 1) == 1.0 and step_interval(0.7, -1) == 0.5
 
 
 def test_auto_polls_on_a_timer_and_stops():
     rec = Recorder()
-    p = Poller(FakeCollector(), interval=0.2, on_snapshot=rec.snap, on_error=rec.error)
+    p = PollLoop(FakeCollector(), interval=0.2, front_ends=[rec])
     t = start(p)
     assert rec.wait(3, timeout=2.0)
     p.stop()
@@ -58,7 +63,7 @@ def test_auto_polls_on_a_timer_and_stops():
 
 def test_manual_mode_polls_once_then_on_request():
     rec = Recorder()
-    p = Poller(FakeCollector(), interval=0.2, on_snapshot=rec.snap, on_error=rec.error, auto=False)
+    p = PollLoop(FakeCollector(), interval=0.2, front_ends=[rec], auto=False)
     t = start(p)
     assert rec.wait(1)
     time.sleep(0.3)
@@ -80,7 +85,7 @@ def test_reset_runs_on_the_poller_thread_before_the_next_poll():
 
     rec = Recorder()
     c = Watching()
-    p = Poller(c, interval=1, on_snapshot=rec.snap, on_error=rec.error, auto=False)
+    p = PollLoop(c, interval=1, front_ends=[rec], auto=False)
     t = start(p)
     rec.wait(1)
     p.request_poll()
@@ -95,9 +100,7 @@ def test_reset_runs_on_the_poller_thread_before_the_next_poll():
 
 def test_errors_are_reported_and_polling_continues():
     rec = Recorder()
-    p = Poller(
-        FakeCollector(fail_on={0}), interval=1, on_snapshot=rec.snap, on_error=rec.error, auto=False
-    )
+    p = PollLoop(FakeCollector(fail_on={0}), interval=1, front_ends=[rec], auto=False)
     t = start(p)
     rec.wait(1)
     p.request_poll()
@@ -110,7 +113,7 @@ def test_errors_are_reported_and_polling_continues():
 
 def test_changing_interval_replans_the_wait():
     rec = Recorder()
-    p = Poller(FakeCollector(), interval=10, on_snapshot=rec.snap, on_error=rec.error)
+    p = PollLoop(FakeCollector(), interval=10, front_ends=[rec])
     t = start(p)
     rec.wait(1)
     p.interval = 0.2  # without a re-plan the next poll would be 10 s away
@@ -122,7 +125,7 @@ def test_changing_interval_replans_the_wait():
 def test_close_collector_waits_for_a_running_poll():
     c = FakeCollector(delay=0.3)
     rec = Recorder()
-    p = Poller(c, interval=1, on_snapshot=rec.snap, on_error=rec.error, auto=False)
+    p = PollLoop(c, interval=1, front_ends=[rec], auto=False)
     t = start(p)
     time.sleep(0.05)  # the first poll is running
     p.stop()
@@ -130,3 +133,28 @@ def test_close_collector_waits_for_a_running_poll():
     assert c.closed
     t.join(1.0)
     assert rec.snaps and not rec.errors  # the poll finished before close()
+
+
+@pytest.mark.parametrize("bad", [0.0, 0.05, 3601, float("nan"), float("inf"), -1])
+def test_check_interval_is_the_command_lines_rule(bad):
+    with pytest.raises(DroptopError) as e:
+        check_interval(bad)
+    assert e.value.exit_code == 2 and "0.1 and 3600" in str(e.value)
+    assert check_interval(0.1) == 0.1 and check_interval(3600) == 3600
+
+
+def test_every_front_end_gets_the_same_snapshot_with_host_counters():
+    first, second = Recorder(), Recorder()
+    nic = NicRates("eth0", 1.0, 0.0, 0.0, 0.0, 5, 0, 0, 0)
+    p = PollLoop(
+        FakeCollector(),
+        interval=1,
+        front_ends=[first, second],
+        nic_sample=lambda: (nic,),
+        self_usage=lambda: SelfUsage(1.5, 1024),
+        auto=False,
+    )
+    p.poll_once()
+    assert first.snaps[0] is second.snaps[0]
+    assert first.snaps[0].interfaces == (nic,)
+    assert first.snaps[0].usage == SelfUsage(1.5, 1024)

@@ -1,4 +1,4 @@
-from __future__ import annotations
+"""Batch text and CSV, the snapshot file, labels: what droptop writes to files and stdout."""
 
 import csv
 import io
@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from droptop import export
+from droptop import render, snapshot_file, units
 from droptop.errors import DroptopError
 from tests.factories import row, snapshot
 
@@ -20,7 +20,7 @@ def test_text_fits_80_columns_and_escapes_control_bytes():
         row(comm=EVIL, ifname="veth\x1bX", packets=123456789, rate=98765.4),
         row(name="RX_DROP_U_REPLAY", raw=0x10002, subsys="mac80211_unusable", kernel_context=True),
     )
-    text = export.to_text(snap)
+    text = render.to_text(snap)
     lines = text.splitlines()
     assert all(len(line) <= 80 for line in lines)
     assert "\x1b" not in text and "\x07" not in text
@@ -31,12 +31,12 @@ def test_text_fits_80_columns_and_escapes_control_bytes():
 
 
 def test_text_narrow_width_truncates_instead_of_wrapping():
-    text = export.to_text(snapshot(row()), width=60)
+    text = render.to_text(snapshot(row()), width=60)
     assert all(len(line) <= 60 for line in text.splitlines())
 
 
 def test_json_line_has_the_documented_fields():
-    d = json.loads(export.to_json(snapshot(row(comm=EVIL))))
+    d = json.loads(snapshot_file.to_json(snapshot(row(comm=EVIL))))
     for field in ("time", "interval", "kernel", "overflow", "rows"):
         assert field in d
     r = d["rows"][0]
@@ -54,25 +54,25 @@ def test_json_line_has_the_documented_fields():
         "rate",
     }
     assert r["comm"] == EVIL  # exact value, JSON-escaped on the wire
-    assert "\x1b" not in export.to_json(snapshot(row(comm=EVIL)))
+    assert "\x1b" not in snapshot_file.to_json(snapshot(row(comm=EVIL)))
 
 
 def test_csv_header_once_and_escaped():
-    text = export.to_csv(snapshot(row(comm=EVIL), row(comm="b")))
+    text = render.to_csv(snapshot(row(comm=EVIL), row(comm="b")))
     parsed = list(csv.reader(io.StringIO(text)))
-    assert parsed[0] == list(export.CSV_FIELDS)
+    assert parsed[0] == list(render.CSV_FIELDS)
     assert len(parsed) == 3
     assert "\x1b" not in text
-    assert export.to_csv(snapshot(row()), header=False).count("reason") == 0
+    assert render.to_csv(snapshot(row()), header=False).count("reason") == 0
 
 
 def test_full_snapshot_round_trips(tmp_path):
     snap = snapshot(
         row(comm=EVIL), row(name="OVS_DROP_LAST_ACTION", raw=0x20001, subsys="openvswitch")
     )
-    path = export.save_snapshot(snap, tmp_path)
+    path = snapshot_file.save_snapshot(snap, tmp_path)
     assert path.name.startswith("droptop-") and path.suffix == ".json"
-    back = export.load_snapshot(path)
+    back = snapshot_file.load_snapshot(path)
     assert back.source == "replay"
     assert [r.key for r in back.rows] == [r.key for r in snap.rows]
     assert [r.reason.name for r in back.rows] == ["NO_SOCKET", "OVS_DROP_LAST_ACTION"]
@@ -83,9 +83,9 @@ def test_full_snapshot_round_trips(tmp_path):
 
 def test_write_output_picks_format_from_extension(tmp_path):
     snap = snapshot(row())
-    export.write_output(snap, tmp_path / "a.csv")
-    export.write_output(snap, tmp_path / "a.txt")
-    export.write_output(snap, tmp_path / "a.json")
+    render.write_output(snap, tmp_path / "a.csv")
+    render.write_output(snap, tmp_path / "a.txt")
+    render.write_output(snap, tmp_path / "a.json")
     assert (tmp_path / "a.csv").read_text().startswith("time,reason")
     assert "NO_SOCKET" in (tmp_path / "a.txt").read_text()
     assert json.loads((tmp_path / "a.json").read_text())["droptop_snapshot"] == 1
@@ -96,12 +96,12 @@ def test_unwritable_directory_is_a_clear_error(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
     with pytest.raises(DroptopError, match="not a directory"):
-        export.save_snapshot(snapshot(row()), tmp_path / "missing")
+        snapshot_file.save_snapshot(snapshot(row()), tmp_path / "missing")
     # Root ignores permission bits, so make writing fail another way: a file as the parent.
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(DroptopError, match="cannot write"):
-        export.write_atomic(blocker / "out.json", "{}")
+        snapshot_file.write_atomic(blocker / "out.json", "{}")
     ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
 
 
@@ -109,13 +109,13 @@ def test_load_rejects_garbage(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(DroptopError, match="not a droptop snapshot"):
-        export.load_snapshot(bad)
+        snapshot_file.load_snapshot(bad)
     with pytest.raises(DroptopError, match="cannot read"):
-        export.load_snapshot(tmp_path / "nope.json")
+        snapshot_file.load_snapshot(tmp_path / "nope.json")
 
 
 def test_human_count():
-    assert [export.human_count(n) for n in (0, 999, 1000, 1234567, 2.5e9)] == [
+    assert [units.human_count(n) for n in (0, 999, 1000, 1234567, 2.5e9)] == [
         "0",
         "999",
         "1.0k",

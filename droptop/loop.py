@@ -1,27 +1,42 @@
-"""The loop that drives a Collector from a worker thread, so the UI thread never blocks.
+"""The one poll loop: collector -> snapshot (+ host counters) -> every front end.
 
-The UI talks to it only through thread-safe calls (interval, request_poll,
-request_reset, stop); the poller talks back only through the two callbacks it was
-given, which the app implements with post_message. `collector.reset()` runs on the
-poller thread under the same lock as `poll()`, so a reset never races a poll.
+Batch output, the TUI and the exporter are front ends of the same loop: each gets
+every snapshot through `update()` on the loop's thread (the main thread in batch
+and headless mode, a worker thread under the TUI) and must return quickly. A
+front end that needs another thread (the TUI, an HTTP server) hands the snapshot
+over itself; snapshots are immutable, so handing over is just a reference.
 
-Nothing here imports Textual.
+Callers talk to a running loop only through thread-safe calls (interval,
+request_poll, request_reset, stop). `collector.reset()` runs on the loop's thread
+under the same lock as `poll()`, so a reset never races a poll.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Protocol
 
 from droptop.collector import Collector
 from droptop.errors import DroptopError
-from droptop.model import Snapshot
+from droptop.model import NicRates, SelfUsage, Snapshot
 
-MIN_INTERVAL = 0.2
-MAX_INTERVAL = 10.0
-INTERVAL_STEPS = (0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
+MIN_INTERVAL = 0.1
+MAX_INTERVAL = 3600.0
+"""One range for the command line (-d) and the TUI's + / - keys."""
+INTERVAL_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 """What + and - step through."""
+
+
+def check_interval(seconds: float) -> float:
+    """-d as given, or a usage error (exit 2) that names the range."""
+    if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:  # also false for NaN
+        raise DroptopError(
+            f"-d must be between {MIN_INTERVAL:g} and {MAX_INTERVAL:g} seconds", exit_code=2
+        )
+    return float(seconds)
 
 
 def clamp_interval(seconds: float) -> float:
@@ -32,18 +47,32 @@ def step_interval(current: float, direction: int) -> float:
     """The next INTERVAL_STEPS value above (direction > 0) or below the current one."""
     if direction > 0:
         bigger = [s for s in INTERVAL_STEPS if s > current + 1e-9]
-        return bigger[0] if bigger else MAX_INTERVAL
+        return bigger[0] if bigger else max(current, INTERVAL_STEPS[-1])
     smaller = [s for s in INTERVAL_STEPS if s < current - 1e-9]
     return smaller[-1] if smaller else MIN_INTERVAL
 
 
-class Poller:
+class FrontEnd(Protocol):
+    """What the loop calls; both on the loop's thread, both must return quickly."""
+
+    def update(self, snap: Snapshot) -> None:
+        """A good poll's snapshot."""
+        ...
+
+    def poll_failed(self, error: str) -> None:
+        """A poll raised DroptopError; the front end keeps its last good snapshot."""
+        ...
+
+
+class PollLoop:
     """Polls every `interval` seconds (or only on request when auto=False).
 
     Args:
         collector: what to poll.
-        on_snapshot: called on the poller thread with each good snapshot.
-        on_error: called on the poller thread with a DroptopError's message.
+        front_ends: who gets each snapshot, in order.
+        nic_sample / self_usage: host readers whose results ride on each live
+            snapshot (the drivers' interface counters, droptop's own cost);
+            replaceable so tests do not depend on the machine.
         auto: poll on a timer; False polls once at start and then only on
             request_poll() (tests and screenshots use this to be deterministic).
     """
@@ -53,15 +82,17 @@ class Poller:
         collector: Collector,
         *,
         interval: float,
-        on_snapshot: Callable[[Snapshot], None],
-        on_error: Callable[[str], None],
+        front_ends: Sequence[FrontEnd] = (),
+        nic_sample: Callable[[], tuple[NicRates, ...]] | None = None,
+        self_usage: Callable[[], SelfUsage] | None = None,
         auto: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._collector = collector
         self._interval = clamp_interval(interval)
-        self._on_snapshot = on_snapshot
-        self._on_error = on_error
+        self.front_ends: list[FrontEnd] = list(front_ends)
+        self._nic_sample = nic_sample
+        self._self_usage = self_usage
         self.auto = auto
         self._clock = clock
         self._cond = threading.Condition()
@@ -71,6 +102,8 @@ class Poller:
         self._reset_requested = False
         self.polls = 0
         """Polls completed (good or failed)."""
+        self.last_poll_seconds = 0.0
+        """How long the last collector.poll() took."""
 
     @property
     def interval(self) -> float:
@@ -89,7 +122,7 @@ class Poller:
             self._cond.notify_all()
 
     def request_reset(self) -> None:
-        """Reset the collector's counters on the poller thread, then poll at once."""
+        """Reset the collector's counters on the loop's thread, then poll at once."""
         with self._cond:
             self._reset_requested = True
             self._poll_requested = True
@@ -105,7 +138,7 @@ class Poller:
         return self._stop
 
     def run(self) -> None:
-        """The thread body: poll, wait, repeat until stop()."""
+        """The loop body: poll, wait, repeat until stop()."""
         while not self._stop:
             started = self._clock()
             self.poll_once()
@@ -117,16 +150,32 @@ class Poller:
             reset, self._reset_requested = self._reset_requested, False
             self._poll_requested = False
         with self._collector_lock:
+            started = time.perf_counter()
             try:
                 if reset:
                     self._collector.reset()
                 snap = self._collector.poll()
             except DroptopError as e:
                 self.polls += 1
-                self._on_error(str(e))
+                for fe in self.front_ends:
+                    fe.poll_failed(str(e))
                 return
+            self.last_poll_seconds = time.perf_counter() - started
             self.polls += 1
-        self._on_snapshot(snap)
+        snap = self._with_host_counters(snap)
+        for fe in self.front_ends:
+            fe.update(snap)
+
+    def _with_host_counters(self, snap: Snapshot) -> Snapshot:
+        """droptop's own cost always; interface counters unless replayed (a replay keeps its own)."""
+        nics = self._nic_sample is not None and snap.source != "replay"
+        if not nics and self._self_usage is None:
+            return snap
+        return replace(
+            snap,
+            interfaces=self._nic_sample() if nics else snap.interfaces,  # type: ignore[misc]
+            usage=self._self_usage() if self._self_usage else snap.usage,
+        )
 
     def _wait(self, started: float) -> bool:
         """Sleep until the next poll is due; False when stopping."""

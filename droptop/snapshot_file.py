@@ -1,15 +1,12 @@
-"""One writer for everything droptop puts in a file or on stdout: JSON, CSV, text.
+"""The snapshot file: droptop's JSON format, its schema version, loading and atomic saving.
 
-Batch mode, `-o FILE` and the TUI's snapshot key all go through here, so a file
-always holds what the screen (or the batch line) held. Snapshots written with
-``full=True`` carry the reason table, stacks and locations, so that
-``droptop --replay`` on another machine shows the same names.
+`ctrl+s`, `-o x.json` and batch JSON lines are written from here; `--replay` loads
+through here. A full snapshot carries the reason table, stacks and locations, so
+`droptop --replay` on another machine shows the same names.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import tempfile
@@ -22,38 +19,13 @@ from droptop.model import (
     DropKey,
     DropRow,
     Location,
+    NicRates,
     Reason,
     Snapshot,
     StackSample,
 )
-from droptop.sanitize import printable
 
-FORMATS = ("text", "json", "csv")
 SNAPSHOT_VERSION = 1
-
-CSV_FIELDS = (
-    "time",
-    "reason",
-    "raw",
-    "subsys",
-    "comm",
-    "kernel_context",
-    "ifindex",
-    "ifname",
-    "netns",
-    "packets",
-    "bytes",
-    "rate",
-)
-
-
-def format_for_path(path: str | os.PathLike, default: str = "json") -> str:
-    """The output format a file name asks for (.json, .csv, .txt/.text)."""
-    suffix = Path(path).suffix.lower()
-    return {".json": "json", ".csv": "csv", ".txt": "text", ".text": "text"}.get(suffix, default)
-
-
-# --- JSON -----------------------------------------------------------------
 
 
 def row_to_dict(row: DropRow, *, full: bool = False, poll: int = 0) -> dict[str, Any]:
@@ -80,6 +52,34 @@ def row_to_dict(row: DropRow, *, full: bool = False, poll: int = 0) -> dict[str,
     return d
 
 
+def _nic_to_dict(n: NicRates) -> dict[str, Any]:
+    return {
+        "name": n.name,
+        "rx_drops": n.rx_drops,
+        "tx_drops": n.tx_drops,
+        "rx_errors": n.rx_errors,
+        "tx_errors": n.tx_errors,
+        "rx_drop_rate": round(n.rx_drop_rate, 3),
+        "tx_drop_rate": round(n.tx_drop_rate, 3),
+        "rx_err_rate": round(n.rx_err_rate, 3),
+        "tx_err_rate": round(n.tx_err_rate, 3),
+    }
+
+
+def _nic_from_dict(d: dict[str, Any]) -> NicRates:
+    return NicRates(
+        name=str(d["name"]),
+        rx_drop_rate=float(d.get("rx_drop_rate", 0.0)),
+        tx_drop_rate=float(d.get("tx_drop_rate", 0.0)),
+        rx_err_rate=float(d.get("rx_err_rate", 0.0)),
+        tx_err_rate=float(d.get("tx_err_rate", 0.0)),
+        rx_drops=int(d.get("rx_drops", 0)),
+        tx_drops=int(d.get("tx_drops", 0)),
+        rx_errors=int(d.get("rx_errors", 0)),
+        tx_errors=int(d.get("tx_errors", 0)),
+    )
+
+
 def snapshot_to_dict(snap: Snapshot, *, full: bool = False) -> dict[str, Any]:
     """JSON-ready dict. json.dumps escapes control characters, so comm is safe as is."""
     d: dict[str, Any] = {
@@ -98,6 +98,7 @@ def snapshot_to_dict(snap: Snapshot, *, full: bool = False) -> dict[str, Any]:
         "bpf_missed": snap.bpf_missed,
         "stacks_enabled": snap.stacks_enabled,
         "rows": [row_to_dict(r, full=full, poll=snap.poll) for r in snap.rows],
+        "interfaces": [_nic_to_dict(n) for n in snap.interfaces],
     }
     if full:
         d["droptop_snapshot"] = SNAPSHOT_VERSION
@@ -114,96 +115,6 @@ def snapshot_to_dict(snap: Snapshot, *, full: bool = False) -> dict[str, Any]:
 
 def to_json(snap: Snapshot, *, full: bool = False) -> str:
     return json.dumps(snapshot_to_dict(snap, full=full), separators=(",", ":"))
-
-
-# --- CSV ------------------------------------------------------------------
-
-
-def to_csv(snap: Snapshot, *, header: bool = True) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    if header:
-        w.writerow(CSV_FIELDS)
-    for r in snap.rows:
-        w.writerow(
-            (
-                f"{snap.time:.3f}",
-                r.reason.name,
-                r.reason.raw,
-                r.reason.subsys,
-                printable(r.key.comm),
-                int(r.key.kernel_context),
-                r.key.ifindex,
-                printable(r.ifname),
-                r.key.netns,
-                r.packets,
-                r.bytes,
-                f"{r.rate:.3f}",
-            )
-        )
-    return buf.getvalue()
-
-
-# --- text -----------------------------------------------------------------
-
-
-def human_count(n: float) -> str:
-    """Compact count: 999, 1.2k, 35.0M. Keeps columns narrow without losing magnitude."""
-    n = float(n)
-    for unit in ("", "k", "M", "G", "T"):
-        if abs(n) < 1000:
-            return f"{n:.0f}{unit}" if unit == "" else f"{n:.1f}{unit}"
-        n /= 1000
-    return f"{n:.1f}P"
-
-
-def comm_label(key: DropKey) -> str:
-    """comm for display; kernel context is marked in brackets like ps marks kernel threads."""
-    comm = printable(key.comm)
-    return f"[{comm}]" if key.kernel_context else comm
-
-
-def to_text(snap: Snapshot, *, width: int = 80, limit: int | None = None) -> str:
-    """A top-like frame: a one-line summary, then one row per drop key, under `width` columns."""
-    t = time.strftime("%H:%M:%S", time.localtime(snap.time))
-    head = (
-        f"{t} {snap.hostname} {snap.kernel}  drops {human_count(snap.total_rate)}/s"
-        f"  total {human_count(snap.total_packets)}  names:{snap.names_source}"
-    )
-    if snap.overflow_packets:
-        head += f"  OVERFLOW {snap.overflow_packets}"
-    lines = [printable(head)[:width]]
-    fixed = 7 + 1 + 8 + 1 + 16 + 1 + 10 + 1  # rate, total, comm, ifname + spaces
-    reason_w = max(12, width - fixed)
-    lines.append(
-        f"{'RATE/s':>7} {'TOTAL':>8} {'REASON':<{reason_w}.{reason_w}} {'COMM':<16} {'IF':<10}"
-    )
-    rows = snap.rows if limit is None else snap.rows[:limit]
-    for r in rows:
-        reason = (
-            r.reason.name if r.reason.subsys == "core" else f"{r.reason.subsys}:{r.reason.name}"
-        )
-        ifname = (
-            printable(r.ifname) if r.ifname else ("-" if not r.key.ifindex else str(r.key.ifindex))
-        )
-        lines.append(
-            f"{human_count(r.rate):>7} {human_count(r.packets):>8} "
-            f"{reason:<{reason_w}.{reason_w}} {comm_label(r.key):<16.16} {ifname:<10.10}"
-        )
-    return "\n".join(line.rstrip() for line in lines) + "\n"
-
-
-def render(snap: Snapshot, fmt: str, *, width: int = 80, header: bool = True) -> str:
-    if fmt == "json":
-        return to_json(snap) + "\n"
-    if fmt == "csv":
-        return to_csv(snap, header=header)
-    if fmt == "text":
-        return to_text(snap, width=width)
-    raise ValueError(f"unknown format {fmt!r}")
-
-
-# --- files ----------------------------------------------------------------
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -226,13 +137,6 @@ def write_atomic(path: str | os.PathLike, text: str) -> Path:
             pass
         raise DroptopError(f"cannot write {target}: {e.strerror or e}") from None
     return target
-
-
-def write_output(snap: Snapshot, path: str | os.PathLike, fmt: str | None = None) -> Path:
-    """`-o FILE`: the snapshot in the format the extension asks for; JSON files are full."""
-    fmt = fmt or format_for_path(path)
-    text = to_json(snap, full=True) + "\n" if fmt == "json" else render(snap, fmt, width=10_000)
-    return write_atomic(path, text)
 
 
 def save_snapshot(snap: Snapshot, directory: str | os.PathLike) -> Path:
@@ -319,4 +223,5 @@ def snapshot_from_dict(d: dict[str, Any]) -> Snapshot:
         bpf_missed=int(d.get("bpf_missed", 0)),
         source="replay",
         notes=tuple(str(n) for n in d.get("notes", ())),
+        interfaces=tuple(_nic_from_dict(n) for n in d.get("interfaces", ())),
     )

@@ -1,0 +1,109 @@
+"""A snapshot as text or CSV, and `-o FILE` in the format its extension asks for.
+
+Batch mode and the TUI's `-o` both write through here, so a file holds what the
+screen (or the batch line) held. Every string from the kernel, a process or a
+file goes through `droptop.sanitize` on its way out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from pathlib import Path
+
+from droptop.model import Snapshot
+from droptop.sanitize import printable
+from droptop.snapshot_file import to_json, write_atomic
+from droptop.units import comm_label, human_count, ifname_label, reason_label
+
+FORMATS = ("text", "json", "csv")
+
+CSV_FIELDS = (
+    "time",
+    "reason",
+    "raw",
+    "subsys",
+    "comm",
+    "kernel_context",
+    "ifindex",
+    "ifname",
+    "netns",
+    "packets",
+    "bytes",
+    "rate",
+)
+
+
+def format_for_path(path: str | os.PathLike, default: str = "json") -> str:
+    """The output format a file name asks for (.json, .csv, .txt/.text)."""
+    suffix = Path(path).suffix.lower()
+    return {".json": "json", ".csv": "csv", ".txt": "text", ".text": "text"}.get(suffix, default)
+
+
+def to_csv(snap: Snapshot, *, header: bool = True) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if header:
+        w.writerow(CSV_FIELDS)
+    for r in snap.rows:
+        w.writerow(
+            (
+                f"{snap.time:.3f}",
+                r.reason.name,
+                r.reason.raw,
+                r.reason.subsys,
+                printable(r.key.comm),
+                int(r.key.kernel_context),
+                r.key.ifindex,
+                printable(r.ifname),
+                r.key.netns,
+                r.packets,
+                r.bytes,
+                f"{r.rate:.3f}",
+            )
+        )
+    return buf.getvalue()
+
+
+def to_text(snap: Snapshot, *, width: int = 80, limit: int | None = None) -> str:
+    """A top-like frame: a one-line summary, then one row per drop key, under `width` columns."""
+    t = time.strftime("%H:%M:%S", time.localtime(snap.time))
+    head = (
+        f"{t} {snap.hostname} {snap.kernel}  drops {human_count(snap.total_rate)}/s"
+        f"  total {human_count(snap.total_packets)}  names:{snap.names_source}"
+    )
+    if snap.overflow_packets:
+        head += f"  OVERFLOW {snap.overflow_packets}"
+    lines = [printable(head)[:width]]
+    fixed = 7 + 1 + 8 + 1 + 16 + 1 + 10 + 1  # rate, total, comm, ifname + spaces
+    reason_w = max(12, width - fixed)
+    lines.append(
+        f"{'RATE/s':>7} {'TOTAL':>8} {'REASON':<{reason_w}.{reason_w}} {'COMM':<16} {'IF':<10}"
+    )
+    rows = snap.rows if limit is None else snap.rows[:limit]
+    for r in rows:
+        reason = reason_label(r, with_subsys=True)
+        lines.append(
+            f"{human_count(r.rate):>7} {human_count(r.packets):>8} "
+            f"{reason:<{reason_w}.{reason_w}} {comm_label(r.key):<16.16} {ifname_label(r):<10.10}"
+        )
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def render(snap: Snapshot, fmt: str, *, width: int = 80, header: bool = True) -> str:
+    if fmt == "json":
+        return to_json(snap) + "\n"
+    if fmt == "csv":
+        return to_csv(snap, header=header)
+    if fmt == "text":
+        return to_text(snap, width=width)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def write_output(snap: Snapshot, path: str | os.PathLike, fmt: str | None = None) -> Path:
+    """`-o FILE`: the snapshot in the format the extension asks for; JSON files are full."""
+    fmt = fmt or format_for_path(path)
+    text = to_json(snap, full=True) + "\n" if fmt == "json" else render(snap, fmt, width=10_000)
+    return write_atomic(path, text)
