@@ -16,7 +16,8 @@ handling are those of the DataTable this replaced.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -30,6 +31,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from droptop.frontends.tui import columns as cols
+from droptop.frontends.tui.roworder import RowOrder
 from droptop.frontends.tui.tablelines import Painter, Palette
 from droptop.model import DropKey, DropRow, Snapshot
 
@@ -175,23 +177,10 @@ class DropTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.sort_key = cols.DEFAULT_SORT
-        """Column key the rows are sorted by."""
-        self.descending = True
-        """Sort direction; numeric columns start descending."""
-        self.frozen = False
-        """Keep the current row order; new rows are appended."""
-        self.cursor_row = 0
-        """Index of the row under the cursor."""
+        self.order = RowOrder()
+        """Sort, frozen order, new-row marks and the cursor (pure logic, roworder.py)."""
         self._widths: dict[str, int] = {}
         self._snap: Snapshot | None = None
-        self._visible: list[DropRow] = []
-        """The rows to show, as last given (snapshot order)."""
-        self._rows: list[DropRow] = []
-        """The rows in display order."""
-        self._index: dict[DropKey, int] = {}
-        self._seen: set[DropKey] | None = None
-        self._age: dict[DropKey, int] = {}
         self._lines: dict[DropKey, _Line] = {}
         self._labels: tuple[Text, ...] = ()
         self._header_strips: dict[bool, Strip] = {}
@@ -210,6 +199,26 @@ class DropTable(ScrollView, can_focus=True, inherit_bindings=False):
         """Rows whose cells were computed since the last show() (tests check laziness)."""
 
     # --- public -------------------------------------------------------------------
+
+    @property
+    def sort_key(self) -> str:
+        return self.order.sort_key
+
+    @property
+    def descending(self) -> bool:
+        return self.order.descending
+
+    @property
+    def frozen(self) -> bool:
+        return self.order.frozen
+
+    @property
+    def cursor_row(self) -> int:
+        return self.order.cursor_row
+
+    @property
+    def _rows(self) -> list[DropRow]:
+        return self.order.rows
 
     @property
     def visible_columns(self) -> list[str]:
@@ -233,114 +242,77 @@ class DropTable(ScrollView, can_focus=True, inherit_bindings=False):
         return self._labels[list(self._widths).index(key)]
 
     def get_row_index(self, key: DropKey) -> int:
-        return self._index[key]
+        return self.order.index[key]
 
     def cursor_row_key(self) -> DropKey | None:
         """The DropKey under the cursor, if any."""
-        row = self.cursor_drop_row()
-        return None if row is None else row.key
+        return self.order.cursor_key()
 
     def cursor_drop_row(self) -> DropRow | None:
-        if 0 <= self.cursor_row < len(self._rows):
-            return self._rows[self.cursor_row]
-        return None
+        return self.order.cursor_drop_row()
 
     def row_keys_in_order(self) -> list[DropKey]:
         return [r.key for r in self._rows]
 
     def cell_text(self, key: DropKey, column: str) -> Text:
         """The text shown (or to be shown) in one cell."""
-        line = self._line_for(self._rows[self._index[key]])
+        line = self._line_for(self._rows[self.order.index[key]])
         return line.cells[list(self._widths).index(column)]
 
     def is_new(self, key: DropKey) -> bool:
-        return key in self._age
+        return self.order.is_new(key)
 
     def show(self, snap: Snapshot, visible: Sequence[DropRow]) -> None:
         """Display `visible` rows of `snap`, redrawing only screen lines that changed."""
-        self._note_new_rows(snap)
+        self.order.note_new_rows(snap)
         self._snap = snap
         self.rows_computed = 0
         if not self._widths:
             self._rebuild_columns()
-        visible = list(visible)
-        # The collector reuses unchanged DropRows, so the same objects in the same
-        # order mean the same display order: no re-sort for an idle map.
-        if len(visible) != len(self._visible) or not all(map(operator.is_, visible, self._visible)):
-            self._visible = visible
-            self._reorder(keep_order=self.frozen)
+        with self._reordering():
+            self.order.set_visible(visible)
         self._prune_lines()
         self._sync_view()
 
     def move_cursor(self, *, row: int, animate: bool = False, scroll: bool = True) -> None:
-        self.cursor_row = max(0, min(row, len(self._rows) - 1))
+        self.order.move_cursor(row)
         if scroll:
             self._scroll_to_cursor(animate)
         self._sync_view()
 
     def set_sort(self, key: str, descending: bool | None = None) -> None:
         """Sort by column `key` (default direction for its type unless given)."""
-        spec = cols.BY_KEY[key]
-        self.sort_key = key
-        self.descending = spec.numeric if descending is None else descending
+        with self._reordering():
+            self.order.set_sort(key, descending)
         self._relabel()
-        self._reorder()
         self._sync_view()
 
     def invert(self) -> None:
-        self.descending = not self.descending
+        with self._reordering():
+            self.order.invert()
         self._relabel()
-        self._reorder()
         self._sync_view()
 
     def move_sort(self, direction: int) -> None:
         """`<` / `>`: the sort column moves among the visible columns."""
-        order = self.visible_columns or [c.key for c in cols.COLUMNS]
-        i = order.index(self.sort_key) if self.sort_key in order else 0
-        self.set_sort(order[(i + direction) % len(order)])
+        self.set_sort(self.order.next_sort_key(direction, self.visible_columns))
 
     def set_frozen(self, frozen: bool) -> None:
-        self.frozen = frozen
+        with self._reordering():
+            self.order.set_frozen(frozen)
         if not frozen:
-            self._reorder()
             self._sync_view()
 
     # --- rows and order -------------------------------------------------------------
 
-    def _note_new_rows(self, snap: Snapshot) -> None:
-        keys = {r.key for r in snap.rows}
-        for k in list(self._age):
-            self._age[k] += 1
-            if self._age[k] >= cols.NEW_ROW_REFRESHES or k not in keys:
-                del self._age[k]
-        if self._seen is not None:  # the first snapshot has nothing "new"
-            for k in keys - self._seen:
-                self._age[k] = 0
-            self._seen |= keys
-        else:
-            self._seen = keys
-
-    def _reorder(self, *, keep_order: bool = False) -> None:
-        """Order the rows (frozen: keep the order, new rows last); the cursor follows its row."""
-        cursor = self.cursor_row_key()
-        if keep_order:
-            fresh = {r.key: r for r in self._visible}
-            rows = [fresh.pop(r.key) for r in self._rows if r.key in fresh]
-            rows += fresh.values()
-        else:
-            spec = cols.BY_KEY.get(self.sort_key, cols.BY_KEY[cols.DEFAULT_SORT])
-            rows = sorted(self._visible, key=operator.attrgetter("key"))  # ties: by key
-            rows.sort(key=spec.sort_key, reverse=self.descending)
-        if len(rows) != len(self._rows):
-            self.virtual_size = Size(self._table_width_used(), len(rows) + HEADER)
-        self._rows = rows
-        self._index = {r.key: i for i, r in enumerate(rows)}
-        if cursor is not None and cursor in self._index:
-            index = self._index[cursor]
-        else:  # its row is gone: the cursor stays where it was
-            index = max(0, min(self.cursor_row, len(rows) - 1))
-        if index != self.cursor_row:
-            self.cursor_row = index
+    @contextmanager
+    def _reordering(self) -> Iterator[None]:
+        """Around a change of order: resize the scroll area, follow the cursor if it moved."""
+        count, cursor = len(self._rows), self.cursor_row
+        yield
+        if len(self._rows) != count:
+            self.virtual_size = Size(self._table_width_used(), len(self._rows) + HEADER)
+        if self.cursor_row != cursor:
             self._scroll_to_cursor()
 
     def _line_for(self, row: DropRow) -> _Line:
@@ -350,7 +322,7 @@ class DropTable(ScrollView, can_focus=True, inherit_bindings=False):
         widths = self._widths
         trend = widths.get("trend", 0)
         sig = (
-            row.key in self._age,
+            self.order.is_new(row.key),
             snap.total_packets if "share" in widths else 0,
             min(snap.poll - row.history_end, trend) if trend else 0,
         )
@@ -403,14 +375,13 @@ class DropTable(ScrollView, can_focus=True, inherit_bindings=False):
     def _rebuild_columns(self) -> None:
         """Choose the columns for the current width; every cached line is dropped."""
         self._widths = cols.layout(self._table_width())
-        if self.sort_key not in self._widths:
-            self.sort_key = cols.DEFAULT_SORT
-            self.descending = True
+        self.order.keep_sort_within(list(self._widths))
         self._lines.clear()
         self._relabel()
         self.virtual_size = Size(self._table_width_used(), len(self._rows) + HEADER)
         if self._snap is not None:
-            self._reorder(keep_order=self.frozen)
+            with self._reordering():
+                self.order.reorder(keep_order=self.frozen)
         self.refresh()
 
     def _relabel(self) -> None:
