@@ -125,6 +125,7 @@ class DroptopApp(App[int]):
         return MainScreen(
             show_not_specified=self._show_not_specified,
             initial_filter=self._initial_filter,
+            process_lookup=self.process_lookup,
         )
 
     @property
@@ -169,12 +170,16 @@ class DroptopApp(App[int]):
         """Ask the poller for a poll now (used with auto_poll=False and after a reset)."""
         self.poller.request_poll()
 
+    def on_main_screen_reset_requested(self) -> None:
+        self.reset_counters()
+
     def reset_counters(self) -> None:
         """Reset on the poller thread (under its lock), then poll at once."""
         self.poller.request_reset()
 
-    def catch_up(self) -> None:
+    def on_main_screen_ready(self) -> None:
         """MainScreen just mounted: show whatever arrived before it could."""
+        self.main.header.interval = self.interval
         if self.latest is not None:
             self.main.show_extras(self.latest)
             self._show_snapshot(self.latest)

@@ -7,10 +7,11 @@ turns each displayed snapshot into the rows the table shows. Data flow state
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from textual import on
 from textual.app import ComposeResult
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -23,19 +24,28 @@ from droptop.frontends.tui.ifaces import InterfacePanel
 from droptop.frontends.tui.keys import main_screen_bindings
 from droptop.frontends.tui.statusline import StatusLine
 from droptop.frontends.tui.table import DropTable
+from droptop.hostinfo import ProcessInfo, processes_with_comm
 from droptop.model import DropRow, Snapshot
-
-if TYPE_CHECKING:
-    from droptop.frontends.tui.app import DroptopApp
 
 
 class MainScreen(Screen):
     BINDINGS = main_screen_bindings()
 
-    app: DroptopApp  # type: ignore[assignment]
+    class Ready(Message):
+        """Mounted: the app sends what arrived before (the screen never calls up into the app)."""
 
-    def __init__(self, *, show_not_specified: bool = True, initial_filter: str = "") -> None:
+    class ResetRequested(Message):
+        """The user confirmed `z`: the app resets the counters on the poll loop's thread."""
+
+    def __init__(
+        self,
+        *,
+        show_not_specified: bool = True,
+        initial_filter: str = "",
+        process_lookup: Callable[[str], list[ProcessInfo]] = processes_with_comm,
+    ) -> None:
         super().__init__()
+        self._process_lookup = process_lookup
         self.show_not_specified = show_not_specified
         """False after `n`: NOT_SPECIFIED rows are hidden."""
         self.filter = Filter()
@@ -69,7 +79,6 @@ class MainScreen(Screen):
         return self.query_one(FilterBar)
 
     def on_mount(self) -> None:
-        self.header.interval = self.app.interval
         self.table.focus()
         if self._initial_filter:
             try:
@@ -77,7 +86,7 @@ class MainScreen(Screen):
             except FilterError as e:
                 self.status.say(f"bad --filter ignored: {e}", error=True)
         self._summarise()
-        self.app.catch_up()
+        self.post_message(self.Ready())
 
     # --- data from the app -----------------------------------------------------
 
@@ -158,7 +167,7 @@ class MainScreen(Screen):
     def action_reset(self) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
-                self.app.reset_counters()
+                self.post_message(self.ResetRequested())
                 self.status.say("counters reset to zero")
             else:
                 self.status.say("reset cancelled")
@@ -189,7 +198,7 @@ class MainScreen(Screen):
         if row is None or self.snapshot is None:
             return
         self.app.push_screen(
-            DrillDownScreen(row.key, self.snapshot, process_lookup=self.app.process_lookup)
+            DrillDownScreen(row.key, self.snapshot, process_lookup=self._process_lookup)
         )
 
     @on(DropTable.RowSelected, "#drops")
