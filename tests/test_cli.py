@@ -167,6 +167,7 @@ def _batch_with_drops(fmt: str, tmp_path: Path) -> tuple[str, Path]:
     return first + rest, out_file
 
 
+@pytest.mark.bpf
 def test_markup_and_escape_bytes_in_comm_are_escaped_in_text(tmp_path):
     need_bpf()
     text, out_file = _batch_with_drops("text", tmp_path)
@@ -176,6 +177,7 @@ def test_markup_and_escape_bytes_in_comm_are_escaped_in_text(tmp_path):
     assert all(len(line) <= 80 for line in text.splitlines())
 
 
+@pytest.mark.bpf
 def test_markup_and_escape_bytes_in_comm_are_exact_in_json(tmp_path):
     need_bpf()
     text, out_file = _batch_with_drops("json", tmp_path)
@@ -189,6 +191,7 @@ def test_markup_and_escape_bytes_in_comm_are_exact_in_json(tmp_path):
     assert final["reason_table"] and final["kernel"] == os.uname().release
 
 
+@pytest.mark.bpf
 @pytest.mark.parametrize("how", ["sigterm", "sigint", "normal"])
 def test_no_bpf_program_stays_attached_after_exit(how):
     need_bpf()

@@ -49,6 +49,7 @@ def test_no_reason_kernel_label():
     assert r.name == NO_REASON_LABEL and r.source == "none"
 
 
+@pytest.mark.bpf
 def test_broken_headers_tree_is_a_clear_error(tmp_path):
     need_bpf()
     (tmp_path / "include").mkdir()
@@ -57,6 +58,7 @@ def test_broken_headers_tree_is_a_clear_error(tmp_path):
     assert "an empty test tree" in str(info.value)
 
 
+@pytest.mark.bpf
 def test_compile_error_names_the_line(tmp_path, monkeypatch):
     """clang ends with "1 error generated."; the message must carry the error itself."""
     need_bpf()
