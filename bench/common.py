@@ -33,6 +33,10 @@ NFT_PORT = 9998
 CLOSED_PORT = 9997
 FLOOD_COMM = "dtbench_flood"
 
+if str(REPO) not in sys.path:  # the checkout's droptop, not an installed copy
+    sys.path.insert(0, str(REPO))
+from droptop import dropgen  # noqa: E402
+
 
 def ensure_droptop_importable() -> None:
     """Make `import droptop` work from bench/ (the checkout, not an installed copy)."""
@@ -47,8 +51,7 @@ def droptop_env() -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+run = dropgen.run
 
 
 # --- the flood -------------------------------------------------------------
@@ -88,31 +91,13 @@ def flood(seconds: float, **kw: object) -> FloodResult:
 
 @contextmanager
 def nft_input_drop(port: int = NFT_PORT, table: str = NFT_TABLE) -> Iterator[str]:
-    """A counted drop rule for UDP to `port` on the *input* hook; removed on exit.
-
-    Input, not output: an output drop makes sendmmsg() fail with EPERM at the
-    first datagram, so nothing would be flooded.
-    """
-    run(["nft", "delete", "table", "inet", table], check=False)
-    rules = (
-        f"table inet {table} {{ chain in {{ type filter hook input priority 0; "
-        f"udp dport {port} counter drop; }}; }}"
-    )
-    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True, capture_output=True)
-    try:
-        yield table
-    finally:
-        run(["nft", "delete", "table", "inet", table], check=False)
+    """dropgen's counted drop rule, on the *input* hook (see nft_drop_rule)."""
+    with dropgen.nft_drop_rule(port, table, hook="input") as name:
+        yield name
 
 
 def nft_counter(table: str = NFT_TABLE) -> int:
-    """Packets the table's drop rule has counted: the kernel's own count of our drops."""
-    data = json.loads(run(["nft", "-j", "list", "table", "inet", table]).stdout)
-    for item in data["nftables"]:
-        for expr in item.get("rule", {}).get("expr", ()):
-            if "counter" in expr:
-                return int(expr["counter"]["packets"])
-    raise RuntimeError(f"no counter in nft table {table}")
+    return dropgen.nft_counter(table)
 
 
 # --- kernel state ------------------------------------------------------------
@@ -271,14 +256,7 @@ def use_droptop_headers() -> None:
     os.environ["BCC_KERNEL_SOURCE"] = str(find_headers().path)
 
 
-def snmp_counter(proto: str, field: str) -> int:
-    """A counter from /proc/net/snmp, e.g. ('Udp', 'NoPorts'): the kernel's NO_SOCKET count."""
-    lines = [
-        ln.split()
-        for ln in Path("/proc/net/snmp").read_text().splitlines()
-        if ln.startswith(proto + ":")
-    ]
-    return int(lines[1][lines[0].index(field)])
+snmp_counter = dropgen.snmp_counter
 
 
 def children_cpu_seconds() -> float:

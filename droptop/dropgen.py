@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import errno
+import json
 import os
 import socket
 import subprocess
@@ -71,49 +72,33 @@ def run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def nft_drop_rule(port: int = NFT_PORT, table: str = NFT_TABLE) -> Iterator[str]:
-    """A table with one counted drop rule for UDP to `port` on output; removed on exit."""
+def nft_drop_rule(
+    port: int = NFT_PORT, table: str = NFT_TABLE, hook: str = "output"
+) -> Iterator[str]:
+    """A table with one counted drop rule for UDP to `port` on `hook`; removed on exit.
+
+    The benchmarks' flood drops on *input*: an output drop makes sendmmsg() fail with
+    EPERM at the first datagram, so nothing would be flooded.
+    """
     run(["nft", "delete", "table", "inet", table], check=False)
-    run(["nft", "add", "table", "inet", table])
+    rules = (
+        f"table inet {table} {{ chain {hook} {{ type filter hook {hook} priority 0; "
+        f"policy accept; udp dport {port} counter drop; }}; }}"
+    )
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True, capture_output=True)
     try:
-        run(
-            [
-                "nft",
-                "add",
-                "chain",
-                "inet",
-                table,
-                "out",
-                "{ type filter hook output priority 0 ; policy accept ; }",
-            ]
-        )
-        run(
-            [
-                "nft",
-                "add",
-                "rule",
-                "inet",
-                table,
-                "out",
-                "udp",
-                "dport",
-                str(port),
-                "counter",
-                "drop",
-            ]
-        )
         yield table
     finally:
         run(["nft", "delete", "table", "inet", table], check=False)
 
 
 def nft_counter(table: str = NFT_TABLE) -> int:
-    """Packets the table's drop rule has counted."""
-    out = run(["nft", "list", "table", "inet", table]).stdout
-    for line in out.splitlines():
-        if "counter packets" in line:
-            words = line.split()
-            return int(words[words.index("packets") + 1])
+    """Packets the table's drop rule has counted: the kernel's own count of our drops."""
+    data = json.loads(run(["nft", "-j", "list", "table", "inet", table]).stdout)
+    for item in data["nftables"]:
+        for expr in item.get("rule", {}).get("expr", ()):
+            if "counter" in expr:
+                return int(expr["counter"]["packets"])
     raise RuntimeError(f"no counter in nft table {table}")
 
 
