@@ -49,7 +49,16 @@ class DropKey(NamedTuple):
     ifindex: int
     """0 when the packet had no device."""
     netns: int
-    """Network namespace inode number; 0 when the packet had no device."""
+    """Network namespace inode number: the device's, else the socket's, else the task's; 0
+    when none is known."""
+    irq: bool = False
+    """The drop ran on an interrupt stack (softirq or hardirq), not on the task's own."""
+    sock_ino: int = 0
+    """Inode of the socket the packet belonged to (the receiving one on RX); 0: none."""
+    cgroup_id: int = 0
+    """cgroup v2 id: the socket's where there is one, else the current task's."""
+    counter: str = ""
+    """For a counter row (source "counter"): which counter, e.g. "TcpExt:ListenOverflows"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,37 @@ class Location:
 
     symbol: str
     packets: int
+
+
+@dataclass(frozen=True, slots=True)
+class SocketOwner:
+    """The process holding a socket, found from its inode as `ss -p` does."""
+
+    inode: int
+    pid: int | None
+    """None when no process holds it any more (or it was never found)."""
+    comm: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Whose drop a row is: derived in user space from the key and its sampled stacks."""
+
+    context: str = ""
+    """process, softirq-inline, softirq-irq, softirq, ksoftirqd, hardirq, nmi, kthread, idle
+    (droptop.attribution.context); "" when not known."""
+    blames_task: bool = True
+    """The task in comm made the drop itself (its own code path)."""
+    service: str | None = None
+    """Short service name from the cgroup (nginx.service, docker:3f2a1b9c4d5e, pod:...)."""
+    cgroup: str | None = None
+    """cgroup v2 path of the socket, or of the task where the task made the drop."""
+    netns_name: str = ""
+    """host, an `ip netns` name, `pid N (comm)`, or the inode as text; "" for no netns."""
+    socket: SocketOwner | None = None
+
+
+NO_ATTRIBUTION = Attribution()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +132,12 @@ class DropRow:
     stacks: tuple[StackSample, ...] = ()
     first_seen: float = 0.0
     """Wall-clock time the row first appeared."""
+    who: Attribution = NO_ATTRIBUTION
+    """Context, service, cgroup, named netns and socket owner."""
+    source: str = "kfree_skb"
+    """kfree_skb (a drop the tracepoint saw) or counter (a kernel or driver loss counter)."""
+    benign: str | None = None
+    """Why this row is a free rather than a loss (droptop.names.benign); None: a loss."""
 
     def history_at(self, poll: int, length: int = 60) -> tuple[float, ...]:
         """The rate history as of `poll`: zeros for the polls since the row last changed."""

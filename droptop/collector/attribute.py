@@ -1,0 +1,85 @@
+"""Whose drop a row is: context, socket owner, cgroup service and netns name, per row key.
+
+The kernel records, per key, whether the drop ran on an interrupt stack, the socket
+(its inode and cgroup id) and the task's cgroup; the sampled stacks say how softirq
+was entered. This turns those into an `Attribution` with droptop.attribution's
+resolvers, once per key and again only when the key's stacks change: lookups walk
+/proc and the cgroup tree, so they must never run per drop or per idle row.
+
+Rules (issue 11): a row with a socket belongs to the socket's cgroup even in softirq;
+a row the task made itself (process context, or softirq inline in its own syscall)
+without a socket takes the task's cgroup; a drop at interrupt exit without a socket
+has no service. The named task is blamed only for its own code path.
+"""
+
+from __future__ import annotations
+
+from droptop.attribution import context as ctx
+from droptop.attribution.cgroups import CgroupResolver, service_name
+from droptop.attribution.netns import NetnsNamer
+from droptop.attribution.sockets import SocketOwners
+from droptop.model import Attribution, DropKey, SocketOwner, StackSample
+
+
+def context_code(key: DropKey) -> int:
+    """The kernel's facts about a key as droptop.attribution.context's code."""
+    code = ctx.CTX_SOFTIRQ if key.irq else ctx.CTX_PROCESS
+    if key.kernel_context:
+        code |= ctx.CTX_IDLE if key.comm.startswith("swapper/") else ctx.CTX_KTHREAD
+    return code
+
+
+class Attributor:
+    """Resolvers plus a per-key cache. Not thread-safe: the collector's poll calls it."""
+
+    def __init__(
+        self,
+        *,
+        cgroups: CgroupResolver | None = None,
+        netns: NetnsNamer | None = None,
+        sockets: SocketOwners | None = None,
+    ) -> None:
+        self.cgroups = cgroups if cgroups is not None else CgroupResolver()
+        self.netns = netns if netns is not None else NetnsNamer()
+        self.sockets = sockets if sockets is not None else SocketOwners()
+        self._cache: dict[DropKey, tuple[tuple[StackSample, ...], Attribution]] = {}
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(self.cgroups.notes)
+
+    def attribute(self, key: DropKey, stacks: tuple[StackSample, ...]) -> Attribution:
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is stacks:
+            return hit[1]
+        who = self._resolve(key, stacks)
+        self._cache[key] = (stacks, who)
+        return who
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+    def _resolve(self, key: DropKey, stacks: tuple[StackSample, ...]) -> Attribution:
+        context = ctx.classify_samples(
+            context_code(key), [(s.frames, s.count) for s in stacks], comm=key.comm
+        )
+        blames = ctx.blames_task(context)
+        socket = None
+        if key.sock_ino:
+            owner = self.sockets.owner(key.sock_ino)
+            socket = SocketOwner(
+                key.sock_ino, owner.pid if owner else None, owner.comm if owner else None
+            )
+        # The kernel's cgroup id is the socket's when there is a socket, else the task's;
+        # a task's cgroup is only meaningful when the task made the drop.
+        cgroup = None
+        if key.cgroup_id and (key.sock_ino or blames):
+            cgroup = self.cgroups.path(key.cgroup_id)
+        return Attribution(
+            context=context,
+            blames_task=blames,
+            service=service_name(cgroup),
+            cgroup=cgroup,
+            netns_name=self.netns.name(key.netns),
+            socket=socket,
+        )
