@@ -79,6 +79,50 @@ class Location:
 
 
 @dataclass(frozen=True, slots=True)
+class PacketSample:
+    """One sampled dropped packet: its headers as the kernel held them at the drop.
+
+    `length` is counted from the network header, not from `skb->data`: where `skb->data`
+    points at the drop depends on the path (the IP header is already pulled when UDP drops
+    a datagram as NO_SOCKET, the MAC header is still there on a TX drop), so `skb->len` alone
+    means different things on different rows. The kernel reader computes
+    ``skb->len + (skb->data - skb->head) - skb->network_header``; the packet on the wire
+    was ``len(mac) + length`` bytes.
+    """
+
+    time: float
+    """Wall-clock seconds (Unix epoch) of the drop."""
+    ifindex: int
+    """0 when the packet had no device."""
+    ifname: str
+    """Interface name captured in the kernel at drop time ("" when no device); raw."""
+    netns: int
+    """Network namespace inode number; 0 when unknown."""
+    protocol: int
+    """skb->protocol in host byte order (ETH_P_IP 0x0800, ETH_P_IPV6 0x86dd, ...); 0 unset."""
+    length: int
+    """Bytes from the network header to the end of the packet (see the class docstring)."""
+    mac: bytes
+    """The MAC header (mac_header .. network_header); b"" when the skb had none (tun, many
+    TX paths before the device, drops before the MAC header was set)."""
+    network: bytes
+    """Up to --sample-bytes (default 128) bytes from the network header on."""
+    link_type: int = 0
+    """dev->type (ARPHRD_ETHER 1, ARPHRD_LOOPBACK 772, ...): what the `mac` bytes are; 0
+    unknown (no device)."""
+
+    @property
+    def captured(self) -> bytes:
+        """The bytes as they were on the wire, as far as copied: MAC header, then network."""
+        return self.mac + self.network
+
+    @property
+    def wire_length(self) -> int:
+        """The whole packet's length including the MAC header (never less than captured)."""
+        return max(len(self.mac) + self.length, len(self.mac) + len(self.network))
+
+
+@dataclass(frozen=True, slots=True)
 class SocketOwner:
     """The process holding a socket, found from its inode as `ss -p` does."""
 
@@ -138,6 +182,8 @@ class DropRow:
     """kfree_skb (a drop the tracepoint saw) or counter (a kernel or driver loss counter)."""
     benign: str | None = None
     """Why this row is a free rather than a loss (droptop.names.benign); None: a loss."""
+    samples: tuple[PacketSample, ...] = ()
+    """The last few sampled packets' headers (a ring per row in the kernel); samples, not counts."""
 
     def history_at(self, poll: int, length: int = 60) -> tuple[float, ...]:
         """The rate history as of `poll`: zeros for the polls since the row last changed."""
