@@ -12,7 +12,7 @@ windows of a fraction of a second, cycling through the conditions in a rotated
 order:
 
   off               nothing attached
-  empty_tpbtf       droptop's program built with -DV_EMPTY (returns at once), loaded
+  empty_tpbtf       droptop's program built with -DDROPTOP_BENCH_EMPTY (returns at once), loaded
                     and attached by droptop's own loader exactly like droptop: the floor
   droptop           droptop as it runs by default (tp_btf, stacks sampled)
   droptop_nostacks  the same with --no-stacks
@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_overhead as ov
 import common
 
-PROTO = common.BENCH / "proto" / "droptop_variants.bpf.c"
 LO_PACKETS = Path("/sys/class/net/lo/statistics/rx_packets")
 SETTLE = 0.03
 """Seconds between an attach or detach and the start of a window."""
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tools["empty_tpbtf"] = Attachable(
             "empty_tpbtf",
-            ov.Droptop("empty_tpbtf", stacks=True, source=PROTO, cflags=("-DV_EMPTY",)),
+            ov.Droptop("empty_tpbtf", stacks=True, cflags=("-DDROPTOP_BENCH_EMPTY",)),
         )
         tools["droptop"] = Attachable("droptop", ov.Droptop("droptop", stacks=True))
         tools["droptop_nostacks"] = Attachable(

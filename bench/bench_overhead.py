@@ -20,8 +20,8 @@ Conditions:
                           raw-tracepoint fallback older kernels get
   droptop_rawtp_nostacks  the same with stacks=False
   droptop_proto           droptop with the BPF source replaced by --proto FILE (prototypes)
-  empty_tpbtf             droptop's program built with -DV_EMPTY (returns at once), loaded,
-                          attached (tp_btf) and polled by the collector like droptop
+  empty_tpbtf             droptop's program built with -DDROPTOP_BENCH_EMPTY (returns at
+                          once), loaded, attached (tp_btf) and polled like droptop
   droptop_detached        droptop loaded and polled, its link closed: the collector's cost
                           without any program on the tracepoint
   bpftrace                tracepoint:skb:kfree_skb { @[args->reason, comm] = count(); }
@@ -253,8 +253,7 @@ class EmptyTpBtf(Droptop):
         super().__init__(
             "empty_tpbtf",
             stacks=True,
-            source=common.BENCH / "proto" / "droptop_variants.bpf.c",
-            cflags=("-DV_EMPTY",),
+            cflags=("-DDROPTOP_BENCH_EMPTY",),
         )
 
     def finish(self) -> dict:

@@ -7,12 +7,14 @@ is more than the difference between two good BPF programs. The kernel's BPF
 run-time accounting (kernel.bpf_stats_enabled, run_time_ns / run_cnt) times
 only the program, so it separates variants that differ by a few ns. Each
 variant is droptop itself (attached as tp_btf, its default, or as the raw
-tracepoint it falls back to) or a copy of its program
-(bench/proto/droptop_variants.bpf.c) with one part of the hot path switched off
-or replaced, loaded by droptop's own loader child. They run in rotated order,
-several times, under the same nft flood, and every run also checks that the
-variant still counted every drop (so a "cheaper" variant cannot win by
-miscounting; the empty programs count nothing and are not checked).
+tracepoint it falls back to) or its very program, bpf/droptop.bpf.c, built with
+one of its DROPTOP_BENCH_* switches (listed at the top of that file: one part of
+the hot path switched off or replaced; all off in droptop's own build), loaded
+by droptop's own loader child. There is no copy of the program to keep in step.
+They run in rotated order, several times, under the same nft flood, and every
+run also checks that the variant still counted every drop (so a "cheaper"
+variant cannot win by miscounting; the empty programs count nothing and are not
+checked).
 
 The stats add two clock reads around every run; on this VM that alone is most
 of what the empty program shows, so compare each variant with `empty`.
@@ -31,24 +33,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_overhead as ov
 import common
 
-PROTO = common.BENCH / "proto" / "droptop_variants.bpf.c"
+SWITCH_PREFIX = "DROPTOP_BENCH_"
+"""The program's benchmark switches: -DDROPTOP_BENCH_<NAME>, tested with #if defined()."""
 
-# name -> (attach, stacks, -D flags for the copy); no flags: the real bpf/droptop.bpf.c.
+
+def bench_flag(name: str) -> str:
+    """The -D flag of one of bpf/droptop.bpf.c's benchmark switches (EMPTY, NO_SKB, ...)."""
+    return f"-D{SWITCH_PREFIX}{name}"
+
+
+# name -> (attach, stacks, benchmark switches); no switch: droptop's own build.
 # "empty" is a separate bcc raw-tracepoint program (bench_overhead.EmptyBpf).
 VARIANTS: dict[str, tuple[str, bool, tuple[str, ...]] | None] = {
     "empty": None,
-    "empty_tpbtf": ("tp_btf", True, ("-DV_EMPTY",)),
-    "empty_task_call": ("tp_btf", True, ("-DV_EMPTY_TASK",)),
+    "empty_tpbtf": ("tp_btf", True, (bench_flag("EMPTY"),)),
+    "empty_task_call": ("tp_btf", True, (bench_flag("EMPTY_TASK"),)),
     "droptop": ("tp_btf", True, ()),
     "droptop_nostacks": ("tp_btf", False, ()),
     "droptop_rawtp": ("raw_tp", True, ()),
     "droptop_rawtp_nostacks": ("raw_tp", False, ()),
-    "task_btf": ("tp_btf", True, ("-DV_TASK_BTF",)),
-    "pid_tag": ("tp_btf", True, ("-DV_PID_TAG",)),
-    "no_task": ("tp_btf", True, ("-DV_NO_TASK",)),
-    "no_skb_read": ("tp_btf", True, ("-DV_NO_SKB",)),
-    "rawtp_no_skb_read": ("raw_tp", True, ("-DV_NO_SKB",)),
+    "task_btf": ("tp_btf", True, (bench_flag("TASK_BTF"),)),
+    "pid_tag": ("tp_btf", True, (bench_flag("PID_TAG"),)),
+    "no_task": ("tp_btf", True, (bench_flag("NO_TASK"),)),
+    "no_skb_read": ("tp_btf", True, (bench_flag("NO_SKB"),)),
+    "rawtp_no_skb_read": ("raw_tp", True, (bench_flag("NO_SKB"),)),
 }
+
+
+def check_switches(flags: tuple[str, ...]) -> None:
+    """Each switch must be tested in the program: a misspelt or removed one would
+    silently build droptop's own program and time the wrong thing."""
+    source = (common.BENCH.parent / "bpf" / "droptop.bpf.c").read_text()
+    for flag in flags:
+        if f"defined({flag[2:]})" not in source:
+            raise SystemExit(f"bpf/droptop.bpf.c has no benchmark switch {flag[2:]}")
+
+
 UNCHECKED = {"empty", "empty_tpbtf", "empty_task_call"}
 """Programs that count nothing: no drops-lost check."""
 
@@ -58,9 +78,8 @@ def make(name: str) -> ov.Tracer:
     if spec is None:
         return ov.EmptyBpf()
     attach, stacks, flags = spec
-    if not flags:
-        return ov.Droptop(name, stacks=stacks, attach=attach)  # the real program
-    return ov.Droptop(name, stacks=stacks, source=PROTO, cflags=flags, attach=attach)
+    check_switches(flags)
+    return ov.Droptop(name, stacks=stacks, cflags=flags, attach=attach)
 
 
 def one(name: str, seconds: float) -> dict:

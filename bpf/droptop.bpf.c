@@ -28,29 +28,62 @@
  * path allocates once per key, so a count is never pending anywhere: user
  * space always reads exact totals. A hit makes one helper call
  * (bpf_get_current_task, made first so nothing has to survive it), two per-CPU
- * array lookups and a jiffies read that the verifier inlines, and tests one mask
- * for the sampled stack. The miss path keeps its structs in a per-CPU scratch
- * map so the program's stack stays under 64 bytes: past that the JIT gives a
- * tracing program a private per-CPU stack, which every run pays for.
+ * array lookups and a jiffies read that the verifier inlines, and two compares
+ * of the counter it just incremented for the sampled stack. The miss path
+ * keeps its structs in a per-CPU scratch map so the program's stack stays
+ * under 64 bytes: past that the JIT gives a tracing program a private per-CPU
+ * stack, which every run pays for.
  *
  * Required -D macros (byte offsets from BTF):
  *   SKB_DEV_OFF SKB_LEN_OFF DEV_IFINDEX_OFF DEV_NDNET_OFF DEV_NAME_OFF
  *   NET_INUM_OFF TASK_FLAGS_OFF MAX_KEYS
  * Optional: HAVE_REASON, TP_BTF, WITH_STACKS, STACK_ENTRIES, STACK_KEYS,
  *   STACK_FIRST, STACK_EVERY_MASK, PF_KTHREAD_FLAG
+ *
+ * Benchmark switches, for bench/bench_variants.py only; all off in droptop's
+ * own build, which none of them changes when unset. Each switches one part of
+ * the hot path off or to an alternative, so the kernel's BPF stats can time it:
+ *   DROPTOP_BENCH_EMPTY      the entry point returns at once: the floor of the
+ *                            attach type
+ *   DROPTOP_BENCH_EMPTY_TASK the entry point calls bpf_get_current_task() and
+ *                            returns: the price of the hot path's one helper call
+ *   DROPTOP_BENCH_NO_SKB     no skb field read at all (dev = NULL, len = 0)
+ *   DROPTOP_BENCH_NO_TASK    the burst cache is not tagged by task (saves the
+ *                            helper call; wrong comm when tasks interleave)
+ *   DROPTOP_BENCH_PID_TAG    tag the burst cache with bpf_get_current_pid_tgid()
+ *   DROPTOP_BENCH_TASK_BTF   tag it with bpf_get_current_task_btf() (tp_btf only)
  */
 
 #ifndef MAX_KEYS
 #error "MAX_KEYS must be given"
 #endif
+#if defined(DROPTOP_BENCH_TASK_BTF) && !defined(TP_BTF)
+#error "DROPTOP_BENCH_TASK_BTF needs TP_BTF (bpf_get_current_task_btf is for tracing programs)"
+#endif
 #ifndef PF_KTHREAD_FLAG
 #define PF_KTHREAD_FLAG 0x00200000 /* include/linux/sched.h, unchanged since 2.6 */
 #endif
 #ifndef STACK_FIRST
-#define STACK_FIRST 4 /* first drops of a key on a CPU always get a stack */
+#define STACK_FIRST 4 /* a key's first drops on each CPU always get a stack */
 #endif
 #ifndef STACK_EVERY_MASK
 #define STACK_EVERY_MASK 4095 /* then one stack per 4096 drops per CPU */
+#endif
+
+/* The burst-cache tag of the current task, and the task_struct behind a tag. */
+#if defined(DROPTOP_BENCH_NO_TASK)
+#define CURRENT_TASK_TAG() 0
+#elif defined(DROPTOP_BENCH_PID_TAG)
+#define CURRENT_TASK_TAG() bpf_get_current_pid_tgid()
+#elif defined(DROPTOP_BENCH_TASK_BTF)
+#define CURRENT_TASK_TAG() ((u64)bpf_get_current_task_btf())
+#else
+#define CURRENT_TASK_TAG() bpf_get_current_task()
+#endif
+#if defined(DROPTOP_BENCH_NO_TASK) || defined(DROPTOP_BENCH_PID_TAG)
+#define TASK_OF_TAG(tag) ((void *)bpf_get_current_task()) /* the tag is not the task */
+#else
+#define TASK_OF_TAG(tag) ((void *)(tag))
 #endif
 
 #define STR2(x) #x
@@ -153,7 +186,7 @@ static __always_inline u32 lookup_or_add_key(struct slot *s)
 	} else {
 		sc->tflags = 0;
 		bpf_probe_read_kernel(&sc->tflags, sizeof(sc->tflags),
-				      (void *)s->task + TASK_FLAGS_OFF);
+				      TASK_OF_TAG(s->task) + TASK_FLAGS_OFF);
 		if (sc->tflags & PF_KTHREAD_FLAG)
 			k->flags = FLAG_KERNEL_CONTEXT;
 	}
@@ -226,7 +259,6 @@ static __always_inline int count_drop(void *ctx, u64 task, void *dev, u32 len, u
 	if (!s)
 		return 0;
 	u64 now = bpf_jiffies64();
-	int miss = 0;
 	if (s->task != task || s->dev != (u64)dev || s->location != location ||
 	    s->reason != reason || s->jiffies != now) {
 		/* Re-resolving at least once a jiffy picks up a changed comm or a
@@ -237,7 +269,6 @@ static __always_inline int count_drop(void *ctx, u64 task, void *dev, u32 len, u
 		s->reason = reason;
 		s->jiffies = now;
 		s->idx = lookup_or_add_key(s);
-		miss = 1;
 	}
 	u32 idx = s->idx;
 	struct counters *c = counts.lookup(&idx);
@@ -246,11 +277,11 @@ static __always_inline int count_drop(void *ctx, u64 task, void *dev, u32 len, u
 	c->packets += 1;
 	c->bytes += len;
 #ifdef WITH_STACKS
-	/* Sampled: a stack walk on every drop would cost ~1.5 us each. A burst
-	 * starts with a miss, so a key's first drops on a CPU get a stack; a hit
-	 * only tests the 1-in-4096 mask. */
-	if (((c->packets & STACK_EVERY_MASK) == 0 || (miss && c->packets <= STACK_FIRST)) &&
-	    idx < MAX_KEYS)
+	/* Sampled: a stack walk on every drop would cost ~1.5 us each. Each key's
+	 * first STACK_FIRST drops on a CPU get a stack, so a rare drop always has
+	 * one, then every (STACK_EVERY_MASK + 1)th drop of it on that CPU. Both tests
+	 * read the per-CPU count just incremented: nothing more is loaded. */
+	if ((c->packets <= STACK_FIRST || (c->packets & STACK_EVERY_MASK) == 0) && idx < MAX_KEYS)
 		sample_stack(ctx, idx);
 #endif
 	return 0;
@@ -271,7 +302,7 @@ int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 {
 	/* The task first: the hot path's only helper call, so nothing read before
 	 * it has to survive it in a stack slot. */
-	u64 task = bpf_get_current_task();
+	u64 task = CURRENT_TASK_TAG();
 	void *skb = (void *)ctx->args[0];
 	void *dev;
 	u32 len;
@@ -281,19 +312,35 @@ int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 	 * as 0, as a probe read would), without a helper call. BPF asm because
 	 * bcc's rewriter turns a C dereference of anything derived from ctx back
 	 * into bpf_probe_read(). */
+#if defined(DROPTOP_BENCH_EMPTY)
+	return 0;
+#elif defined(DROPTOP_BENCH_EMPTY_TASK)
+	return task == 1;
+#elif defined(DROPTOP_BENCH_NO_SKB)
+	dev = NULL;
+	len = 0;
+	(void)skb;
+#else
 	asm volatile("%0 = *(u64 *)(%1 + " STR(SKB_DEV_OFF) ")" : "=r"(dev) : "r"(skb));
 	asm volatile("%0 = *(u32 *)(%1 + " STR(SKB_LEN_OFF) ")" : "=r"(len) : "r"(skb));
+#endif
 	return count_drop(ctx, task, dev, len, ctx->args[1], DROP_REASON(ctx));
 }
 #else
 RAW_TRACEPOINT_PROBE(kfree_skb)
 {
-	u64 task = bpf_get_current_task();
+	u64 task = CURRENT_TASK_TAG();
 	void *skb = (void *)ctx->args[0];
 	void *dev = NULL;
 	u32 len = 0;
 
-#if SKB_LEN_OFF > SKB_DEV_OFF && SKB_LEN_OFF - SKB_DEV_OFF <= 120
+#if defined(DROPTOP_BENCH_EMPTY)
+	return 0;
+#elif defined(DROPTOP_BENCH_EMPTY_TASK)
+	return task == 1;
+#elif defined(DROPTOP_BENCH_NO_SKB)
+	(void)skb;
+#elif SKB_LEN_OFF > SKB_DEV_OFF && SKB_LEN_OFF - SKB_DEV_OFF <= 120
 	/* One probe read covers both fields: one helper call instead of two. */
 	struct {
 		char buf[SKB_LEN_OFF - SKB_DEV_OFF + sizeof(u32)];

@@ -54,7 +54,7 @@ def test_locations_of_one_key_merge_into_one_row():
     assert row.stacks == st
     assert snap.overflow_packets == 3 and snap.map_used == 2 and snap.map_capacity == 8
     assert row.reason.name == "NO_SOCKET"
-    assert snap.total_packets == 12
+    assert snap.total_packets == 15  # every drop: 12 in rows, 3 overflow
 
 
 def test_rates_order_and_idle_rows_are_reused():
@@ -105,7 +105,7 @@ def test_reset_restarts_totals_not_rates():
     snap = a.build_counts([130], [160], overflow=(7, 7))
     assert snap.rows[0].packets == 30 and snap.rows[0].bytes == 60
     assert snap.rows[0].rate == 30.0
-    assert snap.total_packets == 30 and snap.overflow_packets == 2
+    assert snap.total_packets == 32 and snap.overflow_packets == 2
     clock.t += 1
     snap = a.build_counts([130], [160], overflow=(7, 7))  # an idle row after a reset
     assert snap.rows[0].packets == 30
@@ -129,3 +129,35 @@ def test_slots_must_be_registered_in_order():
     a, _ = make()
     with pytest.raises(ValueError):
         a.add_slot(3, KEY, "lo", "f")
+
+
+def test_totals_count_overflow_drops_too():
+    """The header's total and rate are all drops: rows plus drops the full map could
+    not attribute (overflow)."""
+    a, clock = make()
+    a.add_slot(0, KEY, "lo", "f")
+    first = a.build_counts([10], [100], overflow=(4, 40))
+    assert first.total_packets == 14 and first.total_rate == 0.0
+    clock.t += 2
+    snap = a.build_counts([30], [300], overflow=(24, 240))
+    assert snap.total_packets == 54
+    assert snap.rows[0].rate == pytest.approx(10.0)
+    assert snap.total_rate == pytest.approx(20.0)  # 10/s in the row, 10/s overflow
+    assert snap.total_history == (0.0, pytest.approx(20.0))
+    clock.t += 1
+    only_overflow = a.build_counts([30], [300], overflow=(30, 300))
+    assert only_overflow.total_rate == pytest.approx(6.0)
+    assert only_overflow.total_packets == 60
+    a.reset()
+    clock.t += 1
+    after = a.build_counts([31], [310], overflow=(35, 350))
+    assert after.total_packets == 1 + 5 and after.total_rate == pytest.approx(6.0)
+
+
+def test_fake_collector_totals_include_overflow():
+    from droptop.collector.fake import FakeCollector
+
+    fake = FakeCollector(overflow=(7, 70))
+    snap = fake.poll()
+    assert snap.overflow_packets == 7
+    assert snap.total_packets == sum(r.packets for r in snap.rows) + 7

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -76,6 +77,36 @@ def test_stacks_are_sampled_and_symbolized(bpf_collector):
     assert re.match(r"(kfree_skb_reason|sk_skb_reason_drop)\+0x", frames[0]), frames[:3]
     # Sampled, not one per drop: far fewer samples than drops.
     assert 1 <= sum(s.count for s in row.stacks) < row.packets
+
+
+@pytest.mark.parametrize("n", [400, 5000])
+def test_a_keys_first_4_drops_on_a_cpu_get_a_stack_then_1_in_4096(bpf_collector, n):
+    """The documented rule, exactly: each key's first STACK_FIRST (4) drops on a CPU are
+    sampled, then every 4096th on that CPU. The sender is pinned to one CPU (loopback
+    receives inline, in its syscall), so the row's per-CPU count runs 1..n there."""
+    from droptop.collector.kernel import STACK_REFRESH
+
+    comm = unique_comm("dt-bst")
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(saved)})  # the generator child inherits it
+    try:
+        sent = dropgen.spawn("udp", n, comm=comm)
+    finally:
+        os.sched_setaffinity(0, saved)
+    assert sent == n
+
+    def samples(s: Snapshot) -> int:
+        return sum(st.count for r in rows_for(s, comm) for st in r.stacks)
+
+    wait_for(bpf_collector.poll, lambda s: packets_for(s, comm) >= n and samples(s) >= 4)
+    time.sleep(STACK_REFRESH + 0.1)  # the stack map is re-read at most this often
+    snap = bpf_collector.poll()
+    (row,) = rows_for(snap, comm)
+    assert row.packets == n
+    # One counter per drop location; each is its own key in the kernel.
+    expected = sum(min(4, loc.packets) + loc.packets // 4096 for loc in row.locations)
+    assert samples(snap) == expected, [(st.count, st.frames[:2]) for st in row.stacks]
+    assert expected == 4 + n // 4096  # udp to a closed port: one location
 
 
 def test_tcp_syn_to_closed_port(bpf_collector):
@@ -165,3 +196,53 @@ def test_every_run_is_counted_even_when_the_map_is_full():
             assert runs_before <= counted <= runs_after + os.cpu_count()
     finally:
         subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={old}"], check=True)
+
+
+# --- the benchmark's program variants are built from this very program -----------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+BPF_PROGRAM = ROOT / "bpf" / "droptop.bpf.c"
+
+
+def bench_switches() -> list[str]:
+    """The DROPTOP_BENCH_* switches bench/bench_variants.py builds variants with."""
+    text = (ROOT / "bench" / "bench_variants.py").read_text()
+    return sorted(set(re.findall(r'bench_flag\("(\w+)"\)', text)))
+
+
+def test_bench_switches_are_in_the_program_and_off_by_default():
+    """A switch the program no longer tests would silently bench droptop's own build."""
+    source = BPF_PROGRAM.read_text()
+    switches = bench_switches()
+    assert len(switches) >= 6, switches
+    for name in switches:
+        assert f"defined(DROPTOP_BENCH_{name})" in source, name
+        assert f"#define DROPTOP_BENCH_{name}" not in source, f"{name} must default to off"
+    assert not (ROOT / "bench" / "proto").exists(), "no hand copy of the program"
+
+
+@pytest.mark.parametrize("switch", bench_switches())
+def test_each_bench_variant_loads_and_counts_as_it_should(switch):
+    """Every variant compiles, loads as tp_btf and counts exactly (the EMPTY ones
+    count nothing): a bench run can never time a program that would not work."""
+    from tests.conftest import need_bpf
+
+    need_bpf()
+    from droptop.collector.kernel import KernelCollector
+
+    class Variant(KernelCollector):
+        def cflags(self) -> list[str]:
+            return [*super().cflags(), f"-DDROPTOP_BENCH_{switch}"]
+
+    comm = unique_comm("dt-var")
+    n = 30
+    with Variant(max_keys=64) as c:
+        assert c.attach == "tp_btf", c.attach_note
+        dropgen.spawn("udp", n, comm=comm)
+        if switch.startswith("EMPTY"):
+            time.sleep(0.2)
+            rows, overflow = c.read_raw()
+            assert rows == [] and overflow == (0, 0)
+        else:
+            snap = wait_for(c.poll, lambda s: packets_for(s, comm) >= n)
+            assert packets_for(snap, comm, "NO_SOCKET") == n

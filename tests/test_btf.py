@@ -10,9 +10,11 @@ import signal
 import struct
 import subprocess
 import time
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from droptop.names.btf import KIND_NAMES, Btf, BtfEnum, BtfError, load_vmlinux
 from droptop.names.reasons import ReasonResolver
@@ -558,6 +560,218 @@ def test_resolver_survives_fuzzed_module_btf(tmp_path):
         # A mutation may also yield a valid but different enum: any name, never a crash.
         assert resolver.resolve(0x20001).subsys == "openvswitch"
         assert resolver.resolve(3).name == "NO_SOCKET"
+
+
+# --- hostile files: every read is bounded --------------------------------------------------------
+#
+# Each load runs in a child with a 1 GiB address-space limit and a timeout, so that a reader
+# that reads without bound fails the test instead of eating the machine's memory.
+
+_LOAD_IN_CHILD = """
+import sys, time
+from droptop.names.btf import Btf, BtfError
+start = time.monotonic()
+try:
+    btf = Btf.from_file(sys.argv[1])
+    result = f"ok {len(btf)} types"
+except BtfError as e:
+    result = f"BtfError: {e}"
+print(f"{time.monotonic() - start:.3f}")
+print(result)
+"""
+_CHILD_AS_LIMIT = 1 << 30
+
+
+def load_in_child(path: str, timeout: float = 8.0) -> tuple[float, str]:
+    """(seconds Btf.from_file took, "ok ..." or "BtfError: ...") in a memory-capped child."""
+    import resource
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (_CHILD_AS_LIMIT, _CHILD_AS_LIMIT))
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _LOAD_IN_CHILD, path],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=limit,
+            cwd=root,
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"Btf.from_file({path!r}) did not finish in {timeout} s") from None
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
+    elapsed, result = proc.stdout.splitlines()
+    return float(elapsed), result
+
+
+@contextmanager
+def fifo_writer(path: str, data: bytes, forever: bytes | None):
+    """A FIFO at ``path`` whose writer sends ``data`` then ``forever`` again and again
+    (or stays silent after ``data`` when ``forever`` is b""). The writer opens the FIFO
+    read-write, so its end is open before any reader comes and its writes never fail."""
+    import sys
+
+    os.mkfifo(path)
+    code = (
+        "import os, sys, time\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "print('ready', flush=True)\n"
+        "data, more = bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])\n"
+        "os.write(fd, data)\n"
+        "while True:\n"
+        "    os.write(fd, more) if more else time.sleep(1)\n"
+    )
+    block = (forever or b"") * (4096 // max(1, len(forever or b"x")))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, path, data.hex(), block.hex()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        yield path
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _header(type_len: int, str_len: int, *, hdr_len: int = 24) -> bytes:
+    return struct.pack("<HBBIIIII", 0xEB9F, 1, 0, hdr_len, 0, type_len, type_len, str_len)
+
+
+HUGE = 0xF0000000
+"""A section length past any cap (and past what a 1 GiB child could hold)."""
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("/dev/zero", "bad magic 0x0000"),
+        ("/dev/urandom", "BtfError: /dev/urandom: "),
+        ("directory", "is a directory"),
+        ("sparse 1 GB of zeros", "bad magic 0x0000"),
+        ("sparse 1 GB, header says 3.75 GB", "too large"),
+        ("sparse 1 GB, header says 32 bytes", "ok"),
+        ("header says more than the file holds", "truncated"),
+        ("header longer than the cap", "too large"),
+        ("FIFO, no writer", "truncated"),
+        ("FIFO, endless zeros", "bad magic 0x0000"),
+        ("FIFO, huge header then endless data", "too large"),
+        ("FIFO, good blob then endless data", "ok"),
+    ],
+)
+def test_hostile_files_are_one_fast_btf_error(tmp_path, case, message):
+    """None of these may read without bound, block, or take a second."""
+    good = BtfEncoder()
+    good.int_("int", 4)
+    good_blob = good.to_bytes()
+    path = str(tmp_path / "btf")
+    writer = None
+    if case.startswith("/dev/"):
+        path = case
+    elif case == "directory":
+        os.mkdir(path)
+    elif case.startswith("sparse"):
+        with open(path, "wb") as f:
+            if "3.75 GB" in case:
+                f.write(_header(HUGE, 16))
+            elif "32 bytes" in case:
+                f.write(good_blob)
+            f.truncate(1 << 30)
+    elif case == "header says more than the file holds":
+        with open(path, "wb") as f:
+            f.write(_header(4096, 4096) + bytes(100))
+    elif case == "header longer than the cap":
+        with open(path, "wb") as f:
+            f.write(_header(0, 1, hdr_len=HUGE) + bytes(100))
+    elif case == "FIFO, no writer":
+        os.mkfifo(path)
+    elif case == "FIFO, endless zeros":
+        writer = fifo_writer(path, b"", bytes(64))
+    elif case == "FIFO, huge header then endless data":
+        writer = fifo_writer(path, _header(HUGE, HUGE), b"\x01")
+    elif case == "FIFO, good blob then endless data":
+        writer = fifo_writer(path, good_blob, b"\xff")
+    with writer if writer is not None else nullcontext():
+        elapsed, result = load_in_child(path)
+    assert result.startswith(message) or (message in result and result.startswith("BtfError")), (
+        result
+    )
+    assert "\n" not in result
+    assert elapsed < 1.0, (case, elapsed)
+
+
+def test_silent_fifo_writer_times_out(tmp_path):
+    """A writer that opens the FIFO and then says nothing: a clear error after a few
+    seconds, not a hang."""
+    with fifo_writer(str(tmp_path / "btf"), b"", b"") as path:
+        elapsed, result = load_in_child(path)
+    assert result.startswith("BtfError") and "no data" in result, result
+    assert elapsed < 4.0
+
+
+def test_file_cap_is_named_and_far_above_real_vmlinux():
+    from droptop.names.btf import MAX_BTF_BYTES
+
+    assert MAX_BTF_BYTES == 64 << 20
+    if os.path.exists(VMLINUX):
+        assert os.path.getsize(VMLINUX) * 8 < MAX_BTF_BYTES
+
+
+def test_read_limited_bounds_any_file(tmp_path):
+    from droptop.names.btf import read_limited
+
+    (tmp_path / "small").write_bytes(b"abc")
+    assert read_limited(str(tmp_path / "small"), 10) == b"abc"
+    with pytest.raises(BtfError, match="more than 10 bytes"):
+        read_limited("/dev/zero", 10)
+    with deadline(2), pytest.raises(BtfError, match="is a directory"):
+        read_limited(str(tmp_path), 10)
+
+
+# Property-based: corrupt headers over short bodies, read from a real file. Each example
+# runs under an alarm, so a hang fails fast instead of stalling the test run.
+_U32_EDGES = st.sampled_from([0, 1, 3, 4, 23, 24, 25, 28, 0x7FFFFFFF, 0xFFFFFFFF, HUGE, 64 << 20])
+_U32 = st.one_of(_U32_EDGES, st.integers(0, 0xFFFFFFFF), st.integers(0, 512))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    magic=st.sampled_from([b"\x9f\xeb", b"\xeb\x9f", b"\x00\x00", b"\x9f\xec"]),
+    version=st.sampled_from([1, 1, 1, 0, 2, 255]),
+    flags=st.integers(0, 255),
+    hdr_len=_U32,
+    type_off=_U32,
+    type_len=_U32,
+    str_off=_U32,
+    str_len=_U32,
+    body=st.binary(max_size=512),
+)
+def test_fuzzed_headers_give_a_result_or_a_btf_error_fast(
+    magic, version, flags, hdr_len, type_off, type_len, str_off, str_len, body
+):
+    import tempfile
+
+    e = "<" if magic == b"\x9f\xeb" else ">"
+    header = magic + struct.pack(
+        e + "BBIIIII", version, flags, hdr_len, type_off, type_len, str_off, str_len
+    )
+    with tempfile.NamedTemporaryFile(prefix="dtbtf") as f:
+        f.write(header + body)
+        f.flush()
+        started = time.monotonic()
+        with deadline(2):
+            for load in (lambda: Btf.from_file(f.name), lambda: Btf.from_bytes(header + body)):
+                try:
+                    btf = load()
+                except BtfError as err:
+                    assert "\n" not in str(err)
+                    continue
+                exercise(btf)
+        assert time.monotonic() - started < 1.0
 
 
 # --- the running kernel --------------------------------------------------------------------------

@@ -209,10 +209,15 @@ class SnapshotAssembler:
             rates[row] = (0.0, 0.0)
         self._dirty.clear()
 
+        # The header's total is every drop: rows plus overflow (drops counted while the
+        # key map was full, attributed to no row).
+        new_overflow = overflow[0] - self._overflow_last[0]
         total_rate = 0.0
         for row, (rate, brate) in rates.items():
             self._rebuild(row, rate, brate, wall)
             total_rate += rate
+        if new_overflow > 0 and not first:
+            total_rate += per_second(new_overflow, interval)
         self._active = {row for row, (rate, _) in rates.items() if rate > 0.0}
         self._total_history.append(total_rate)
 
@@ -228,7 +233,7 @@ class SnapshotAssembler:
             kernel=self.kernel,
             hostname=self.hostname,
             rows=rows,
-            total_packets=sum(self._p) - self._base_total,
+            total_packets=sum(self._p) - self._base_total + overflow[0] - self._overflow_base[0],
             total_rate=total_rate,
             total_history=tuple(self._total_history),
             poll=self._poll,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from droptop.collector.assemble import RawRow, SnapshotAssembler
+from droptop.collector.limits import DEFAULT_MAX_KEYS
 from droptop.errors import DroptopError
 from droptop.model import DropKey, Location, Reason, Snapshot, StackSample
 
@@ -344,7 +345,7 @@ class FakeCollector:
         wallclock: Callable[[], float] | None = None,
         hostname: str = "fakehost",
         kernel: str = "6.1.0-fake",
-        capacity: int = 10240,
+        capacity: int = DEFAULT_MAX_KEYS,
         delay: float = 0.0,
         fail_on: Collection[int] = (),
         bpf_ns_per_drop: float | None = None,

@@ -27,10 +27,18 @@ from droptop.collector.bpfmaps import (
 )
 from droptop.collector.headers import Headers, find_headers
 from droptop.collector.ksyms import KernelSymbols
+from droptop.collector.limits import (
+    DEFAULT_MAX_KEYS,
+    STACK_ENTRIES,
+    STACK_VALUE,
+    check_max_keys,
+    stack_keys,
+)
 from droptop.collector.offsets import NO_REASON_LABEL, KernelLayout, read_layout
 from droptop.collector.stacks import strip_tracing_frames
 from droptop.errors import DroptopError
 from droptop.model import DropKey, Location, Reason, Snapshot, StackSample
+from droptop.names.btf import VMLINUX_BTF
 from droptop.sanitize import decode_c_string
 
 BPF_SOURCE = Path(__file__).resolve().parent.parent / "bpf" / "droptop.bpf.c"
@@ -42,10 +50,6 @@ MAPS = ("counts", "key_info", "stack_counts", "stacks")
 KEY_INFO = struct.Struct("<QIIII16s16s")
 """struct key_info in droptop.bpf.c: drop_key {location, reason, ifindex, netns, flags,
 comm[16]} then ifname[16]."""
-STACK_VALUE = 127 * 8
-"""A BPF_STACK_TRACE value: PERF_MAX_STACK_DEPTH kernel addresses."""
-DEFAULT_MAX_KEYS = 10240
-STACK_ENTRIES = 2048
 STACKS_PER_ROW = 8
 STACK_REFRESH = 2.0
 """Seconds between reads of the stack-count map (stacks are samples anyway)."""
@@ -107,11 +111,10 @@ class KernelCollector:
         *,
         max_keys: int = DEFAULT_MAX_KEYS,
         stacks: bool = True,
-        btf_path: str = "/sys/kernel/btf/vmlinux",
+        btf_path: str = VMLINUX_BTF,
         headers: Headers | None = None,
     ) -> None:
-        if max_keys < 1:
-            raise DroptopError("--max-keys must be at least 1")
+        check_max_keys(max_keys)  # before anything loads: the maps are preallocated
         check_privileges()
         from droptop.names.btf import BtfError, load_vmlinux
 
@@ -136,7 +139,7 @@ class KernelCollector:
         self.headers = headers or find_headers()
         self.max_keys = max_keys
         self.stacks_enabled = stacks
-        self._stack_keys = max(1024, min(max_keys * 4, 65536))
+        self._stack_keys = stack_keys(max_keys)
         self._fds: dict[str, int] = {}
         self._load()
         attach = {"tp_btf": "BTF-typed raw tracepoint (tp_btf)", "raw_tp": "raw tracepoint"}

@@ -23,6 +23,7 @@ import ctypes as ct
 import os
 
 from droptop.collector.bpfmaps import bpf_syscall
+from droptop.names.btf import VMLINUX_BTF
 
 _PROG_LOAD = 5
 _RAW_TRACEPOINT_OPEN = 17
@@ -77,7 +78,7 @@ def _bpf(cmd: int, attr: ct.Structure) -> int:
     return fd
 
 
-def trace_type_id(tracepoint: str, path: str = "/sys/kernel/btf/vmlinux") -> int:
+def trace_type_id(tracepoint: str, path: str = VMLINUX_BTF) -> int:
     """vmlinux BTF id of the typedef ``btf_trace_<tracepoint>``: what tp_btf attaches to.
 
     droptop's monitor has vmlinux parsed already and passes the id in the loader

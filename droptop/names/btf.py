@@ -22,13 +22,23 @@ Every malformed input raises :class:`BtfError`, either while loading (header,
 section bounds, record sizes, unknown kinds) or when a lookup touches a bad
 string offset, type id or reference loop. Nothing else may escape: the format
 description is Documentation/bpf/btf.rst in the kernel tree.
+
+Every read is bounded. A path may name anything (``--btf /dev/zero``, a FIFO, a
+1 GB sparse file), so :meth:`Btf.from_file` reads the 24-byte header first, then
+exactly the size the header declares, and refuses a header that declares more
+than :data:`MAX_BTF_BYTES`. Pipes and devices are read without blocking, with an
+idle and a total time limit. :func:`read_limited` does the same for any other
+small kernel file (the tracepoint format file).
 """
 
 from __future__ import annotations
 
 import os
+import select
+import stat
 import struct
 import sys
+import time
 from array import array
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -75,6 +85,20 @@ _ENUMS = frozenset({ENUM, ENUM64})
 _MAX_DEPTH = 64
 
 _NATIVE = "<" if sys.byteorder == "little" else ">"
+
+VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
+"""The running kernel's BTF."""
+MAX_BTF_BYTES = 64 << 20
+"""Largest BTF file droptop reads (header plus sections, as the header declares them).
+
+vmlinux BTF is ~5.5 MB on 6.18 (126k types), module BTF far less; 64 MiB leaves
+more than 10x headroom for a kernel with every option on, while a hostile path
+costs at most that much memory and a moment, never an unbounded read."""
+READ_IDLE_TIMEOUT = 2.0
+"""Seconds a pipe or device may stay silent before reading it is given up."""
+READ_TOTAL_TIMEOUT = 10.0
+"""Seconds a whole read of a pipe or device may take (a writer dribbling bytes)."""
+_READ_CHUNK = 1 << 20
 
 
 class BtfError(Exception):
@@ -173,13 +197,18 @@ class Btf:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, base: Btf | None = None) -> Btf:
-        """Read and parse a BTF file; an unreadable file is a BtfError naming the path."""
+        """Read and parse a BTF file; an unreadable file is a BtfError naming the path.
+
+        Reads the header, then only as many bytes as it declares (at most
+        MAX_BTF_BYTES): trailing data, an endless device or a huge sparse file is
+        never read to its end.
+        """
         name = os.fspath(path)
-        try:
-            with open(name, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise BtfError(f"cannot read BTF from {name}: {e.strerror or e}") from None
+        with _BoundedReader(name) as reader:
+            data = reader.read(_HEADER_SIZE)
+            if len(data) == _HEADER_SIZE:
+                _, fields = _check_header(data, lambda msg: BtfError(f"{name}: {msg}"))
+                data += reader.read(_declared_size(fields) - _HEADER_SIZE)
         return cls._parse(data, base, str(name))
 
     @classmethod
@@ -187,23 +216,8 @@ class Btf:
         def fail(msg: str) -> BtfError:
             return BtfError(f"{origin}: {msg}")
 
-        if len(data) < 2:
-            raise fail("truncated: no BTF header")
-        if data[:2] == struct.pack("<H", BTF_MAGIC):
-            endian = "<"
-        elif data[:2] == struct.pack(">H", BTF_MAGIC):
-            endian = ">"
-        else:
-            raise fail(f"bad magic 0x{int.from_bytes(data[:2], 'little'):04x}, not BTF")
-        if len(data) < _HEADER_SIZE:
-            raise fail("truncated BTF header")
-        _, version, _, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(
-            endian + _HEADER, data
-        )
-        if version != BTF_VERSION:
-            raise fail(f"unsupported BTF version {version}")
-        if hdr_len < _HEADER_SIZE:
-            raise fail(f"header length {hdr_len} is too short")
+        endian, fields = _check_header(data, fail)
+        hdr_len, type_off, type_len, str_off, str_len = fields
         if base is not None and base.endian != ("little" if endian == "<" else "big"):
             raise fail("split BTF and its base differ in byte order")
         body = len(data) - hdr_len
@@ -633,6 +647,117 @@ def _index_types(words: memoryview, fail) -> array:
     return offsets
 
 
-def load_vmlinux(path: str = "/sys/kernel/btf/vmlinux") -> Btf:
+def _check_header(data: bytes, fail) -> tuple[str, tuple[int, int, int, int, int]]:
+    """(byte order, (hdr_len, type_off, type_len, str_off, str_len)) of a sane header.
+
+    A header that declares more than MAX_BTF_BYTES is refused here, before
+    anything past it is read.
+    """
+    if len(data) < 2:
+        raise fail("truncated: no BTF header")
+    if data[:2] == struct.pack("<H", BTF_MAGIC):
+        endian = "<"
+    elif data[:2] == struct.pack(">H", BTF_MAGIC):
+        endian = ">"
+    else:
+        raise fail(f"bad magic 0x{int.from_bytes(data[:2], 'little'):04x}, not BTF")
+    if len(data) < _HEADER_SIZE:
+        raise fail("truncated BTF header")
+    _, version, _, *fields = struct.unpack_from(endian + _HEADER, data)
+    hdr_len = fields[0]
+    if version != BTF_VERSION:
+        raise fail(f"unsupported BTF version {version}")
+    if hdr_len < _HEADER_SIZE:
+        raise fail(f"header length {hdr_len} is too short")
+    size = _declared_size(fields)
+    if size > MAX_BTF_BYTES:
+        raise fail(
+            f"too large: the header declares {size:,} bytes, more than droptop reads "
+            f"from a BTF file ({MAX_BTF_BYTES >> 20} MiB)"
+        )
+    return endian, (fields[0], fields[1], fields[2], fields[3], fields[4])
+
+
+def _declared_size(fields) -> int:
+    """Header plus the furthest-reaching section: the bytes a BTF blob is made of."""
+    hdr_len, type_off, type_len, str_off, str_len = fields
+    return hdr_len + max(type_off + type_len, str_off + str_len)
+
+
+class _BoundedReader:
+    """Reads at most what is asked from a path that may be anything.
+
+    Opened non-blocking, so a FIFO without a writer reads as empty instead of
+    blocking in open(2); a pipe or device that stays silent for
+    READ_IDLE_TIMEOUT, or takes longer than READ_TOTAL_TIMEOUT in all, is a
+    BtfError. A directory is refused at once.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
+        try:
+            self.fd = os.open(name, flags)
+        except OSError as e:
+            raise BtfError(f"cannot read BTF from {name}: {e.strerror or e}") from None
+        mode = os.fstat(self.fd).st_mode
+        if stat.S_ISDIR(mode):
+            os.close(self.fd)
+            raise BtfError(f"cannot read BTF from {name}: is a directory")
+        self.regular = stat.S_ISREG(mode)
+        self.deadline = time.monotonic() + READ_TOTAL_TIMEOUT
+
+    def __enter__(self) -> _BoundedReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes: fewer only at the end of the file."""
+        chunks: list[bytes] = []
+        left = n
+        while left > 0:
+            try:
+                chunk = os.read(self.fd, min(left, _READ_CHUNK))
+            except BlockingIOError:
+                self._wait()
+                continue
+            except OSError as e:
+                raise BtfError(f"cannot read BTF from {self.name}: {e.strerror or e}") from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+            if not self.regular and time.monotonic() > self.deadline:
+                raise self._timeout(f"still reading after {READ_TOTAL_TIMEOUT:g} s")
+        return b"".join(chunks)
+
+    def _wait(self) -> None:
+        timeout = min(READ_IDLE_TIMEOUT, max(0.0, self.deadline - time.monotonic()))
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            raise self._timeout(f"no data for {timeout:g} s")
+
+    def _timeout(self, what: str) -> BtfError:
+        return BtfError(f"cannot read BTF from {self.name}: {what}")
+
+
+def read_limited(path: str | os.PathLike, limit: int) -> bytes:
+    """The whole of a small file, or a BtfError if it holds more than ``limit`` bytes.
+
+    For kernel text files read by path (the tracepoint format file): the same
+    non-blocking, time-limited reads as BTF files, so no path can make droptop
+    read without end.
+    """
+    name = os.fspath(path)
+    with _BoundedReader(name) as reader:
+        data = reader.read(limit + 1)
+    if len(data) > limit:
+        raise BtfError(f"{name}: more than {limit} bytes, not the file expected")
+    return data
+
+
+def load_vmlinux(path: str = VMLINUX_BTF) -> Btf:
     """The running kernel's BTF (or another vmlinux BTF file)."""
     return Btf.from_file(path)

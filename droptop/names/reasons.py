@@ -32,9 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from droptop.model import Reason
-from droptop.names.btf import Btf, BtfEnum, BtfError, load_vmlinux
+from droptop.names.btf import VMLINUX_BTF as VMLINUX_PATH
+from droptop.names.btf import Btf, BtfEnum, BtfError, load_vmlinux, read_limited
 
-VMLINUX_BTF = Path("/sys/kernel/btf/vmlinux")
+VMLINUX_BTF = Path(VMLINUX_PATH)
+TRACEFS_FORMAT_LIMIT = 1 << 20
+"""The kfree_skb format file is ~4 KB; more than this is not that file."""
 BTF_DIR = Path("/sys/kernel/btf")
 TRACEFS_FORMATS = (
     Path("/sys/kernel/tracing/events/skb/kfree_skb/format"),
@@ -285,9 +288,9 @@ class ReasonResolver:
 
     def _load_tracefs(self, path: Path) -> None:
         try:
-            text = path.read_text(errors="replace")
-        except OSError as e:
-            self._notes.append(f"cannot read {path}: {e.strerror or e}")
+            text = read_limited(path, TRACEFS_FORMAT_LIMIT).decode(errors="replace")
+        except BtfError as e:
+            self._notes.append(f"cannot read {path}: {e}")
             return
         core = parse_tracefs_format(text, self._shift)
         if not core:
