@@ -34,11 +34,26 @@
  * under 64 bytes: past that the JIT gives a tracing program a private per-CPU
  * stack, which every run pays for.
  *
+ * Attribution (whose drop it is). Each key also records whether the drop ran on
+ * an interrupt stack (softirq or hardirq) rather than the task's own stack: the
+ * program's frame address against [task->stack, task->stack + THREAD_SIZE). That
+ * is one subtraction on the hot path, where preempt_count (a per-CPU variable
+ * that needs KALLSYMS_ALL to reach) is out of reach. How softirq was entered
+ * (inline in the task's syscall, or at interrupt exit) is read from the sampled
+ * stacks in user space. The packet's socket (the tracepoint's rx_sk where the
+ * kernel passes one, else skb->sk unless it is a timewait or request socket)
+ * is part of the burst-cache tag; only a miss reads its inode and cgroup id.
+ * Without a socket the key takes the current task's cgroup, and a packet
+ * without a device takes its netns from the socket or the task.
+ *
  * Required -D macros (byte offsets from BTF):
  *   SKB_DEV_OFF SKB_LEN_OFF DEV_IFINDEX_OFF DEV_NDNET_OFF DEV_NAME_OFF
- *   NET_INUM_OFF TASK_FLAGS_OFF MAX_KEYS
- * Optional: HAVE_REASON, TP_BTF, WITH_STACKS, STACK_ENTRIES, STACK_KEYS,
- *   STACK_FIRST, STACK_EVERY_MASK, PF_KTHREAD_FLAG
+ *   NET_INUM_OFF TASK_FLAGS_OFF TASK_STACK_OFF TASK_NSPROXY_OFF NSPROXY_NET_OFF
+ *   SKB_SK_OFF SK_STATE_OFF SK_SOCKET_OFF SOCK_INO_OFF SK_NET_OFF THREAD_SIZE
+ *   MAX_KEYS
+ * Optional: HAVE_REASON, HAVE_RX_SK, TP_BTF, WITH_STACKS, STACK_ENTRIES,
+ *   STACK_KEYS, STACK_FIRST, STACK_EVERY_MASK, PF_KTHREAD_FLAG,
+ *   SK_CGROUP_OFF CGROUP_KN_OFF KN_ID_OFF (socket cgroups; all three or none)
  *
  * Benchmark switches, for bench/bench_variants.py only; all off in droptop's
  * own build, which none of them changes when unset. Each switches one part of
@@ -92,9 +107,14 @@
 #define CLAIM_TRIES 8
 #define IFNAME_LEN 16
 #define FLAG_KERNEL_CONTEXT 1
+#define FLAG_IRQ 2 /* ran on an interrupt stack, not the task's own */
+#define TCP_TIME_WAIT 6
+#define TCP_NEW_SYN_RECV 12
 
 struct drop_key {
 	u64 location;
+	u64 sock_ino;
+	u64 cgroup;
 	u32 reason;
 	u32 ifindex;
 	u32 netns;
@@ -117,10 +137,14 @@ struct counters {
 struct slot {
 	u64 task;
 	u64 dev;
+	u64 sk;
 	u64 location;
 	u64 jiffies;
+	u64 stack; /* task->stack of s->task */
+	u64 fp;    /* scratch: the frame address as a plain number */
 	u32 reason;
 	u32 idx;
+	u32 irq;
 };
 
 struct stack_key {
@@ -147,7 +171,9 @@ BPF_HASH(stack_counts, struct stack_key, u64, STACK_KEYS);
 struct scratch {
 	struct key_info info;
 	void *net;
+	void *ptr;
 	u32 tflags;
+	u8 state;
 #ifdef WITH_STACKS
 	struct stack_key sk;
 	u64 one;
@@ -180,15 +206,58 @@ static __always_inline u32 lookup_or_add_key(struct slot *s)
 		if (sc->net)
 			bpf_probe_read_kernel(&k->netns, sizeof(k->netns), sc->net + NET_INUM_OFF);
 	}
+	if (s->irq)
+		k->flags |= FLAG_IRQ;
+	if (s->sk) {
+		/* A timewait or request socket is not a full struct sock: no sk_socket. */
+		sc->state = 0;
+		bpf_probe_read_kernel(&sc->state, 1, (void *)s->sk + SK_STATE_OFF);
+		if (sc->state != TCP_TIME_WAIT && sc->state != TCP_NEW_SYN_RECV) {
+			sc->ptr = NULL;
+			bpf_probe_read_kernel(&sc->ptr, sizeof(sc->ptr), (void *)s->sk + SK_SOCKET_OFF);
+			if (sc->ptr)
+				bpf_probe_read_kernel(&k->sock_ino, sizeof(k->sock_ino),
+						      sc->ptr + SOCK_INO_OFF);
+#ifdef SK_CGROUP_OFF
+			sc->ptr = NULL;
+			bpf_probe_read_kernel(&sc->ptr, sizeof(sc->ptr), (void *)s->sk + SK_CGROUP_OFF);
+			if (sc->ptr) {
+				bpf_probe_read_kernel(&sc->ptr, sizeof(sc->ptr), sc->ptr + CGROUP_KN_OFF);
+				if (sc->ptr)
+					bpf_probe_read_kernel(&k->cgroup, sizeof(k->cgroup),
+							      sc->ptr + KN_ID_OFF);
+			}
+#endif
+		}
+		if (!k->netns) {
+			sc->net = NULL;
+			bpf_probe_read_kernel(&sc->net, sizeof(sc->net), (void *)s->sk + SK_NET_OFF);
+			if (sc->net)
+				bpf_probe_read_kernel(&k->netns, sizeof(k->netns), sc->net + NET_INUM_OFF);
+		}
+	}
+	if (!k->sock_ino && !k->cgroup)
+		k->cgroup = bpf_get_current_cgroup_id();
+	if (!k->netns) { /* no device and no socket: the task's own netns */
+		sc->ptr = NULL;
+		bpf_probe_read_kernel(&sc->ptr, sizeof(sc->ptr),
+				      TASK_OF_TAG(s->task) + TASK_NSPROXY_OFF);
+		if (sc->ptr) {
+			sc->net = NULL;
+			bpf_probe_read_kernel(&sc->net, sizeof(sc->net), sc->ptr + NSPROXY_NET_OFF);
+			if (sc->net)
+				bpf_probe_read_kernel(&k->netns, sizeof(k->netns), sc->net + NET_INUM_OFF);
+		}
+	}
 	bpf_get_current_comm(&k->comm, sizeof(k->comm));
 	if ((u32)bpf_get_current_pid_tgid() == 0) {
-		k->flags = FLAG_KERNEL_CONTEXT; /* idle task: softirq on an idle CPU */
+		k->flags |= FLAG_KERNEL_CONTEXT; /* idle task: softirq on an idle CPU */
 	} else {
 		sc->tflags = 0;
 		bpf_probe_read_kernel(&sc->tflags, sizeof(sc->tflags),
 				      TASK_OF_TAG(s->task) + TASK_FLAGS_OFF);
 		if (sc->tflags & PF_KTHREAD_FLAG)
-			k->flags = FLAG_KERNEL_CONTEXT;
+			k->flags |= FLAG_KERNEL_CONTEXT;
 	}
 
 	u32 *found = key_to_idx.lookup(k);
@@ -249,25 +318,46 @@ static __always_inline void sample_stack(void *ctx, u32 idx)
 }
 #endif
 
-/* Count one drop. task, dev and len were read by the entry point; ctx is only
- * passed on to the stack walk. */
-static __always_inline int count_drop(void *ctx, u64 task, void *dev, u32 len, u64 location,
-				      u32 reason)
+/* 1 when this program runs on an interrupt stack (softirq, hardirq, NMI), 0 on
+ * the task's own stack, given s->stack = task->stack. The frame address is a
+ * stack pointer to the verifier; stored in the map and loaded back it is a
+ * number (droptop runs with CAP_PERFMON, which allows that). */
+static __always_inline u32 on_irq_stack(struct slot *s)
+{
+	u64 fp;
+	asm volatile("%0 = r10" : "=r"(fp));
+	*(volatile u64 *)&s->fp = fp;
+	fp = *(volatile u64 *)&s->fp;
+	return fp - s->stack >= THREAD_SIZE;
+}
+
+/* Count one drop. task, dev, sk and len were read by the entry point; ctx is
+ * only passed on to the stack walk. */
+static __always_inline int count_drop(void *ctx, u64 task, void *dev, u64 sk, u32 len,
+				      u64 location, u32 reason)
 {
 	u32 zero = 0;
 	struct slot *s = cache.lookup(&zero);
 	if (!s)
 		return 0;
 	u64 now = bpf_jiffies64();
-	if (s->task != task || s->dev != (u64)dev || s->location != location ||
-	    s->reason != reason || s->jiffies != now) {
+	int hit = s->task == task && s->dev == (u64)dev && s->sk == sk &&
+		  s->location == location && s->reason == reason && s->jiffies == now;
+	if (hit)
+		hit = on_irq_stack(s) == s->irq;
+	if (!hit) {
 		/* Re-resolving at least once a jiffy picks up a changed comm or a
 		 * device freed and reallocated at the same address. */
+		s->stack = 0;
+		bpf_probe_read_kernel(&s->stack, sizeof(s->stack),
+				      TASK_OF_TAG(task) + TASK_STACK_OFF);
 		s->task = task;
 		s->dev = (u64)dev;
+		s->sk = sk;
 		s->location = location;
 		s->reason = reason;
 		s->jiffies = now;
+		s->irq = on_irq_stack(s);
 		s->idx = lookup_or_add_key(s);
 	}
 	u32 idx = s->idx;
@@ -292,6 +382,12 @@ static __always_inline int count_drop(void *ctx, u64 task, void *dev, u32 len, u
 #else
 #define DROP_REASON(ctx) 0
 #endif
+/* The receiving socket where the caller names it (6.11+); NULL otherwise. */
+#ifdef HAVE_RX_SK
+#define RX_SK(ctx) ((u64)(ctx)->args[3])
+#else
+#define RX_SK(ctx) 0
+#endif
 
 #ifdef TP_BTF
 /* Not a bcc probe name on purpose: bcc compiles it but leaves loading and
@@ -305,6 +401,7 @@ int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 	u64 task = CURRENT_TASK_TAG();
 	void *skb = (void *)ctx->args[0];
 	void *dev;
+	u64 sk = 0;
 	u32 len;
 
 	/* Direct loads: the verifier checks each against the sk_buff BTF and the
@@ -323,8 +420,11 @@ int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 #else
 	asm volatile("%0 = *(u64 *)(%1 + " STR(SKB_DEV_OFF) ")" : "=r"(dev) : "r"(skb));
 	asm volatile("%0 = *(u32 *)(%1 + " STR(SKB_LEN_OFF) ")" : "=r"(len) : "r"(skb));
+	sk = RX_SK(ctx);
+	if (!sk)
+		asm volatile("%0 = *(u64 *)(%1 + " STR(SKB_SK_OFF) ")" : "=r"(sk) : "r"(skb));
 #endif
-	return count_drop(ctx, task, dev, len, ctx->args[1], DROP_REASON(ctx));
+	return count_drop(ctx, task, dev, sk, len, ctx->args[1], DROP_REASON(ctx));
 }
 #else
 RAW_TRACEPOINT_PROBE(kfree_skb)
@@ -332,6 +432,7 @@ RAW_TRACEPOINT_PROBE(kfree_skb)
 	u64 task = CURRENT_TASK_TAG();
 	void *skb = (void *)ctx->args[0];
 	void *dev = NULL;
+	u64 sk = RX_SK(ctx);
 	u32 len = 0;
 
 #if defined(DROPTOP_BENCH_EMPTY)
@@ -340,18 +441,23 @@ RAW_TRACEPOINT_PROBE(kfree_skb)
 	return task == 1;
 #elif defined(DROPTOP_BENCH_NO_SKB)
 	(void)skb;
-#elif SKB_LEN_OFF > SKB_DEV_OFF && SKB_LEN_OFF - SKB_DEV_OFF <= 120
-	/* One probe read covers both fields: one helper call instead of two. */
+#elif SKB_LEN_OFF > SKB_DEV_OFF && SKB_LEN_OFF - SKB_DEV_OFF <= 120 && \
+	SKB_SK_OFF > SKB_DEV_OFF && SKB_SK_OFF < SKB_LEN_OFF
+	/* One probe read covers all three fields: one helper call instead of three. */
 	struct {
 		char buf[SKB_LEN_OFF - SKB_DEV_OFF + sizeof(u32)];
 	} span;
 	bpf_probe_read_kernel(&span, sizeof(span), skb + SKB_DEV_OFF);
 	dev = *(void **)&span.buf[0];
 	len = *(u32 *)&span.buf[SKB_LEN_OFF - SKB_DEV_OFF];
+	if (!sk)
+		sk = *(u64 *)&span.buf[SKB_SK_OFF - SKB_DEV_OFF];
 #else
 	bpf_probe_read_kernel(&dev, sizeof(dev), skb + SKB_DEV_OFF);
 	bpf_probe_read_kernel(&len, sizeof(len), skb + SKB_LEN_OFF);
+	if (!sk)
+		bpf_probe_read_kernel(&sk, sizeof(sk), skb + SKB_SK_OFF);
 #endif
-	return count_drop(ctx, task, dev, len, ctx->args[1], DROP_REASON(ctx));
+	return count_drop(ctx, task, dev, sk, len, ctx->args[1], DROP_REASON(ctx));
 }
 #endif

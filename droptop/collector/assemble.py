@@ -24,7 +24,17 @@ from dataclasses import dataclass
 from itertools import compress
 from typing import Protocol
 
-from droptop.model import DropKey, DropRow, Location, Reason, Snapshot, StackSample
+from droptop.model import (
+    NO_ATTRIBUTION,
+    Attribution,
+    DropKey,
+    DropRow,
+    Location,
+    Reason,
+    Snapshot,
+    StackSample,
+)
+from droptop.names.benign import classify as classify_benign
 from droptop.stats import HISTORY_LEN, per_second
 
 
@@ -95,8 +105,11 @@ class SnapshotAssembler:
         hostname: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
+        attribute: Callable[[DropKey, tuple[StackSample, ...]], Attribution] | None = None,
     ) -> None:
         self.names = names
+        self.attribute = attribute
+        """Whose drop a row is (collector/attribute.py); called only when a row is rebuilt."""
         self.kernel = kernel
         self.capacity = capacity
         self.stacks_enabled = stacks_enabled
@@ -262,9 +275,13 @@ class SnapshotAssembler:
         row.history.append(rate)
         row.last = (row.cum[0], row.cum[1])
         packets = row.cum[0] - row.base[0]
+        reason = self.names.resolve(row.key.raw_reason)
+        locations = self._locations(row)
+        stacks = self._row_stacks(row)
+        benign = classify_benign(reason.name, (loc.symbol for loc in locations))
         row.row = DropRow(
             key=row.key,
-            reason=self.names.resolve(row.key.raw_reason),
+            reason=reason,
             ifname=row.ifname,
             packets=packets,
             bytes=row.cum[1] - row.base[1],
@@ -272,9 +289,11 @@ class SnapshotAssembler:
             byte_rate=brate,
             history=tuple(row.history),
             history_end=self._poll,
-            locations=self._locations(row),
-            stacks=self._row_stacks(row),
+            locations=locations,
+            stacks=stacks,
             first_seen=row.first_seen,
+            who=self.attribute(row.key, stacks) if self.attribute else NO_ATTRIBUTION,
+            benign=benign.why if benign is not None else None,
         )
         if rate == 0.0:
             self._idle_add(row, packets)

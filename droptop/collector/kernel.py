@@ -18,6 +18,7 @@ from pathlib import Path
 
 from droptop.collector import loader
 from droptop.collector.assemble import RawRow, SnapshotAssembler
+from droptop.collector.attribute import Attributor
 from droptop.collector.bpfmaps import (
     BatchReader,
     BatchUnsupported,
@@ -47,9 +48,10 @@ if not BPF_SOURCE.exists():  # running from a source checkout: bpf/ sits beside 
 
 MAPS = ("counts", "key_info", "stack_counts", "stacks")
 """Maps the loader hands over; the last two only with stacks on."""
-KEY_INFO = struct.Struct("<QIIII16s16s")
-"""struct key_info in droptop.bpf.c: drop_key {location, reason, ifindex, netns, flags,
-comm[16]} then ifname[16]."""
+KEY_INFO = struct.Struct("<QQQIIII16s16s")
+"""struct key_info in droptop.bpf.c: drop_key {location, sock_ino, cgroup, reason, ifindex,
+netns, flags, comm[16]} then ifname[16]."""
+FLAG_KERNEL_CONTEXT, FLAG_IRQ = 1, 2
 STACKS_PER_ROW = 8
 STACK_REFRESH = 2.0
 """Seconds between reads of the stack-count map (stacks are samples anyway)."""
@@ -148,13 +150,16 @@ class KernelCollector:
             + (f" ({self.attach_note})" if self.attach_note else ""),
             f"kernel headers: {self.headers.description}",
             *getattr(names, "notes", ()),
+            *self.layout.notes(),
         )
+        self.attributor = Attributor()
         self.assembler = SnapshotAssembler(
             names,
             kernel=platform.release(),
             capacity=max_keys,
             stacks_enabled=stacks,
-            notes=notes,
+            notes=(*notes, *self.attributor.notes),
+            attribute=self.attributor.attribute,
         )
         self._keys: dict[int, tuple[DropKey, str, str]] = {}  # idx -> (key, ifname, location)
         self._stack_frames: dict[int, tuple[str, ...]] = {}
@@ -280,13 +285,18 @@ class KernelCollector:
             raw = lookup(self._key_info_fd, struct.pack("<I", idx), KEY_INFO.size)
             if raw is None:
                 break
-            location, reason, ifindex, netns, flags, comm, ifname = KEY_INFO.unpack(raw)
+            location, sock_ino, cgroup, reason, ifindex, netns, flags, comm, ifname = (
+                KEY_INFO.unpack(raw)
+            )
             key = DropKey(
                 raw_reason=reason,
                 comm=decode_c_string(comm),
-                kernel_context=bool(flags & 1),
+                kernel_context=bool(flags & FLAG_KERNEL_CONTEXT),
                 ifindex=ifindex,
                 netns=netns,
+                irq=bool(flags & FLAG_IRQ),
+                sock_ino=sock_ino,
+                cgroup_id=cgroup,
             )
             self._keys[idx] = entry = (key, decode_c_string(ifname), self._ksyms.name(location))
             self.assembler.add_slot(idx, *entry)

@@ -9,8 +9,8 @@ prints) so that a refusal can say how much memory the request would have taken.
 
 Maps sized by max_keys (struct sizes from droptop.bpf.c):
 
-* ``key_to_idx``  hash, key struct drop_key (40 B), value u32, max_keys entries
-* ``key_info``    hash, key u32, value struct key_info (56 B), max_keys entries
+* ``key_to_idx``  hash, key struct drop_key (56 B), value u32, max_keys entries
+* ``key_info``    hash, key u32, value struct key_info (72 B), max_keys entries
 * ``counts``      per-CPU array of struct counters (16 B), max_keys + 1 entries:
   one value per possible CPU (/sys/devices/system/cpu/possible)
 * ``stack_counts`` hash, key struct stack_key (8 B), value u64, stack_keys(max_keys)
@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from droptop.errors import DroptopError
+from droptop.units import human_bytes
 
 DEFAULT_MAX_KEYS = 10240
 """Rows the kernel map holds unless --max-keys says otherwise."""
@@ -37,12 +38,12 @@ STACK_ENTRIES = 2048
 STACK_VALUE = 127 * 8
 """A stack-trace map value: PERF_MAX_STACK_DEPTH kernel addresses."""
 
-_DROP_KEY = 40  # struct drop_key: u64 location, 4 x u32, char comm[16]
+_DROP_KEY = 56  # struct drop_key: u64 location, sock_ino, cgroup, 4 x u32, char comm[16]
 _KEY_INFO = _DROP_KEY + 16  # struct key_info: drop_key, char ifname[16]
 _COUNTERS = 16  # struct counters: u64 packets, u64 bytes
 _STACK_KEY = 8  # struct stack_key: u32 idx, s32 stackid
-_SLOT = 40  # struct slot (the per-CPU burst cache)
-_SCRATCH = 88  # struct scratch, with stacks: key_info, a pointer, u32, stack_key, u64
+_SLOT = 72  # struct slot (the per-CPU burst cache): 7 x u64, 3 x u32, padding
+_SCRATCH = 112  # struct scratch, with stacks: key_info, 2 pointers, u32 + u8, stack_key, u64
 
 # Kernel-side overheads (6.x, 64-bit), as kernel/bpf/hashtab.c and arraymap.c count them.
 _HTAB_ELEM = 48
@@ -110,15 +111,6 @@ def map_cost_bytes(max_keys: int, ncpus: int, *, stacks: bool = True) -> int:
         cost += stack_trace_cost(STACK_ENTRIES)
         cost += hash_cost(stack_keys(max_keys), _STACK_KEY, 8, ncpus)  # stack_counts
     return cost
-
-
-def human_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB': binary units, as free(1) -h and the kernel's meminfo use."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
 
 
 def read_mem_available(meminfo: str | Path = "/proc/meminfo") -> int | None:
