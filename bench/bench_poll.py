@@ -48,13 +48,13 @@ def timed_poll(col) -> tuple[float, float, bool]:
     its own just before the poll; the poll repeats it and adds key discovery,
     stacks (at most every 2 s) and the snapshot assembly.
     """
-    before = getattr(col, "_stacks_read_at", None)
+    before = getattr(col, "_details_read_at", None)
     t0 = time.perf_counter()
     col._read_counters(len(col._keys))
     t1 = time.perf_counter()
     col.poll()
     t2 = time.perf_counter()
-    return (t1 - t0) * 1e3, (t2 - t1) * 1e3, getattr(col, "_stacks_read_at", None) != before
+    return (t1 - t0) * 1e3, (t2 - t1) * 1e3, getattr(col, "_details_read_at", None) != before
 
 
 def poll_cost(n: int, polls: int, stacks: bool, busy_polls: int) -> dict:

@@ -53,7 +53,17 @@
  *   MAX_KEYS
  * Optional: HAVE_REASON, HAVE_RX_SK, TP_BTF, WITH_STACKS, STACK_ENTRIES,
  *   STACK_KEYS, STACK_FIRST, STACK_EVERY_MASK, PF_KTHREAD_FLAG,
- *   SK_CGROUP_OFF CGROUP_KN_OFF KN_ID_OFF (socket cgroups; all three or none)
+ *   SK_CGROUP_OFF CGROUP_KN_OFF KN_ID_OFF (socket cgroups; all three or none),
+ *   WITH_SAMPLES SAMPLE_ENTRIES SAMPLE_BYTES SKB_HEAD_OFF SKB_DATA_OFF SKB_TAIL_OFF
+ *   SKB_PROTOCOL_OFF SKB_MAC_OFF SKB_NETWORK_OFF DEV_TYPE_OFF (packet samples)
+ *
+ * Packet samples. The drops that get a stack (each key's first STACK_FIRST on a
+ * CPU, then one in STACK_EVERY_MASK + 1) also get their headers copied: up to
+ * SAMPLE_BYTES from the network header, the MAC header before it (up to 32
+ * bytes), skb->protocol, the length, the time and the device type, into slot
+ * (key, CPU, 0..7) of an LRU hash: the first four of a key on a CPU and the
+ * latest four after them. Never an event per packet; a flood copies one packet
+ * in 4096.
  *
  * Benchmark switches, for bench/bench_variants.py only; all off in droptop's
  * own build, which none of them changes when unset. Each switches one part of
@@ -164,6 +174,31 @@ BPF_STACK_TRACE(stacks, STACK_ENTRIES);
 BPF_HASH(stack_counts, struct stack_key, u64, STACK_KEYS);
 #endif
 
+#define MAC_BYTES 32
+#define NO_HEADER 0xffff /* a u16 header offset that was never set */
+#ifndef SAMPLE_BYTES
+#define SAMPLE_BYTES 128
+#endif
+struct sample_key {
+	u32 idx;
+	u16 cpu;
+	u16 pos;
+};
+struct sample {
+	u64 ktime;
+	u32 length; /* from the network header to the end of the packet */
+	u16 protocol; /* skb->protocol, network byte order */
+	u16 dev_type;
+	u8 mac_len;
+	u8 net_len;
+	u16 pad;
+	u8 mac[MAC_BYTES];
+	u8 net[SAMPLE_BYTES + 1]; /* +1: a zero-length copy still has a buffer */
+};
+#ifdef WITH_SAMPLES
+BPF_TABLE("lru_hash", struct sample_key, struct sample, samples, SAMPLE_ENTRIES);
+#endif
+
 /* Miss-path scratch space, so that the program's stack stays under 64 bytes:
  * past that the JIT gives a tracing program a private per-CPU stack, which
  * costs every run a per-CPU address computation and a push/pop around each
@@ -177,6 +212,16 @@ struct scratch {
 #ifdef WITH_STACKS
 	struct stack_key sk;
 	u64 one;
+#endif
+#ifdef WITH_SAMPLES
+	struct sample_key skey;
+	struct sample smp;
+	void *head;
+	void *data;
+	u32 len;
+	u32 tail;
+	u16 mh;
+	u16 nh;
 #endif
 };
 BPF_PERCPU_ARRAY(scratch, struct scratch, 1);
@@ -318,6 +363,54 @@ static __always_inline void sample_stack(void *ctx, u32 idx)
 }
 #endif
 
+#ifdef WITH_SAMPLES
+/* Copy the headers of this (sampled) drop into slot pos of key idx on this CPU. */
+static __always_inline void sample_packet(void *skb, void *dev, u32 idx, u64 packets)
+{
+	u32 zero = 0;
+	struct scratch *sc = scratch.lookup(&zero);
+	if (!sc)
+		return;
+	struct sample *p = &sc->smp;
+	sc->skey.idx = idx;
+	sc->skey.cpu = bpf_get_smp_processor_id();
+	sc->skey.pos = packets <= STACK_FIRST ? packets - 1 : 4 + ((packets >> 12) & 3);
+	p->ktime = bpf_ktime_get_ns();
+	sc->head = NULL;
+	sc->data = NULL;
+	sc->len = sc->tail = 0;
+	sc->mh = sc->nh = NO_HEADER;
+	p->protocol = 0;
+	p->dev_type = 0;
+	bpf_probe_read_kernel(&sc->head, sizeof(sc->head), skb + SKB_HEAD_OFF);
+	bpf_probe_read_kernel(&sc->data, sizeof(sc->data), skb + SKB_DATA_OFF);
+	bpf_probe_read_kernel(&sc->len, sizeof(sc->len), skb + SKB_LEN_OFF);
+	bpf_probe_read_kernel(&sc->tail, sizeof(sc->tail), skb + SKB_TAIL_OFF);
+	bpf_probe_read_kernel(&sc->mh, sizeof(sc->mh), skb + SKB_MAC_OFF);
+	bpf_probe_read_kernel(&sc->nh, sizeof(sc->nh), skb + SKB_NETWORK_OFF);
+	bpf_probe_read_kernel(&p->protocol, sizeof(p->protocol), skb + SKB_PROTOCOL_OFF);
+	if (dev)
+		bpf_probe_read_kernel(&p->dev_type, sizeof(p->dev_type), dev + DEV_TYPE_OFF);
+	u64 start = sc->nh != NO_HEADER ? (u64)sc->head + sc->nh : (u64)sc->data;
+	/* skb->len counts from skb->data; the sample counts from the network header. */
+	p->length = sc->len + (u32)((u64)sc->data - start);
+	u64 avail = (u64)sc->head + sc->tail > start ? (u64)sc->head + sc->tail - start : 0;
+	u32 n = avail < SAMPLE_BYTES ? avail : SAMPLE_BYTES;
+	p->net_len = n;
+	if (n > 0 && n <= SAMPLE_BYTES)
+		bpf_probe_read_kernel(p->net, n, (void *)start);
+	u32 m = 0;
+	if (sc->mh != NO_HEADER && sc->nh != NO_HEADER && sc->mh < sc->nh)
+		m = sc->nh - sc->mh;
+	if (m > MAC_BYTES)
+		m = MAC_BYTES;
+	p->mac_len = m;
+	if (m > 0 && m <= MAC_BYTES)
+		bpf_probe_read_kernel(p->mac, m, sc->head + sc->mh);
+	samples.update(&sc->skey, p);
+}
+#endif
+
 /* 1 when this program runs on an interrupt stack (softirq, hardirq, NMI), 0 on
  * the task's own stack, given s->stack = task->stack. The frame address is a
  * stack pointer to the verifier; stored in the map and loaded back it is a
@@ -333,8 +426,8 @@ static __always_inline u32 on_irq_stack(struct slot *s)
 
 /* Count one drop. task, dev, sk and len were read by the entry point; ctx is
  * only passed on to the stack walk. */
-static __always_inline int count_drop(void *ctx, u64 task, void *dev, u64 sk, u32 len,
-				      u64 location, u32 reason)
+static __always_inline int count_drop(void *ctx, void *skb, u64 task, void *dev, u64 sk,
+				      u32 len, u64 location, u32 reason)
 {
 	u32 zero = 0;
 	struct slot *s = cache.lookup(&zero);
@@ -366,13 +459,20 @@ static __always_inline int count_drop(void *ctx, u64 task, void *dev, u64 sk, u3
 		return 0;
 	c->packets += 1;
 	c->bytes += len;
-#ifdef WITH_STACKS
+#if defined(WITH_STACKS) || defined(WITH_SAMPLES)
 	/* Sampled: a stack walk on every drop would cost ~1.5 us each. Each key's
-	 * first STACK_FIRST drops on a CPU get a stack, so a rare drop always has
-	 * one, then every (STACK_EVERY_MASK + 1)th drop of it on that CPU. Both tests
-	 * read the per-CPU count just incremented: nothing more is loaded. */
-	if ((c->packets <= STACK_FIRST || (c->packets & STACK_EVERY_MASK) == 0) && idx < MAX_KEYS)
+	 * first STACK_FIRST drops on a CPU get a stack (and their headers copied),
+	 * so a rare drop always has one, then every (STACK_EVERY_MASK + 1)th drop of
+	 * it on that CPU. Both tests read the per-CPU count just incremented:
+	 * nothing more is loaded. */
+	if ((c->packets <= STACK_FIRST || (c->packets & STACK_EVERY_MASK) == 0) && idx < MAX_KEYS) {
+#ifdef WITH_STACKS
 		sample_stack(ctx, idx);
+#endif
+#ifdef WITH_SAMPLES
+		sample_packet(skb, dev, idx, c->packets);
+#endif
+	}
 #endif
 	return 0;
 }
@@ -424,7 +524,7 @@ int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 	if (!sk)
 		asm volatile("%0 = *(u64 *)(%1 + " STR(SKB_SK_OFF) ")" : "=r"(sk) : "r"(skb));
 #endif
-	return count_drop(ctx, task, dev, sk, len, ctx->args[1], DROP_REASON(ctx));
+	return count_drop(ctx, skb, task, dev, sk, len, ctx->args[1], DROP_REASON(ctx));
 }
 #else
 RAW_TRACEPOINT_PROBE(kfree_skb)
@@ -458,6 +558,6 @@ RAW_TRACEPOINT_PROBE(kfree_skb)
 	if (!sk)
 		bpf_probe_read_kernel(&sk, sizeof(sk), skb + SKB_SK_OFF);
 #endif
-	return count_drop(ctx, task, dev, sk, len, ctx->args[1], DROP_REASON(ctx));
+	return count_drop(ctx, skb, task, dev, sk, len, ctx->args[1], DROP_REASON(ctx));
 }
 #endif

@@ -108,13 +108,13 @@ def run_loader(
     """Run the loader child exactly as KernelCollector._load does, for the request that
     ``collector`` would send plus ``extra``: (reply, fds by name, child's stderr).
     ``inspect(pid)`` runs while the child still holds everything it made."""
-    from droptop.collector.kernel import BPF_SOURCE, MAPS
+    from droptop.collector.kernel import BPF_SOURCE
 
     request = {
         "source": str(BPF_SOURCE),
         "cflags": collector.cflags(),
         "headers": str(collector.headers.path),
-        "maps": list(MAPS),
+        "maps": collector._map_names(),
         **(extra or {}),
     }
     reply, fds, stderr = loader.run(request, inspect=inspect)
@@ -155,6 +155,7 @@ def test_loader_attaches_tp_btf_on_this_kernel(bpf_collector):
             "map:key_info",
             "map:stack_counts",
             "map:stacks",
+            "map:samples",
             "prog",
             "link",
         ]

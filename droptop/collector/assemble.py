@@ -30,12 +30,16 @@ from droptop.model import (
     DropKey,
     DropRow,
     Location,
+    PacketSample,
     Reason,
     Snapshot,
     StackSample,
 )
 from droptop.names.benign import classify as classify_benign
 from droptop.stats import HISTORY_LEN, per_second
+
+SAMPLES_PER_ROW = 8
+"""Packet samples a row keeps: the kernel's ring holds 8 a key per CPU."""
 
 
 class ReasonNames(Protocol):
@@ -126,6 +130,7 @@ class SnapshotAssembler:
         self._p: list[int] = []
         self._b: list[int] = []
         self._stacks: dict[int, tuple[StackSample, ...]] = {}
+        self._samples: dict[int, tuple[PacketSample, ...]] = {}
         # per row
         self._rows: dict[DropKey, _Row] = {}
         self._active: set[_Row] = set()
@@ -177,6 +182,7 @@ class SnapshotAssembler:
         nbytes: Sequence[int],
         *,
         stacks: dict[int, tuple[StackSample, ...]] | None = None,
+        samples: dict[int, tuple[PacketSample, ...]] | None = None,
         overflow: tuple[int, int] = (0, 0),
         map_used: int = 0,
         bpf_ns_per_drop: float | None = None,
@@ -203,10 +209,11 @@ class SnapshotAssembler:
             self._b[s] = nbytes[s]
             changed.add(row)
         if stacks is not None and stacks is not self._stacks:
-            for s in set(stacks) | set(self._stacks):
-                if stacks.get(s) is not self._stacks.get(s) and s < len(self._slot_row):
-                    self._dirty.add(self._slot_row[s])
+            self._mark_changed(stacks, self._stacks)
             self._stacks = stacks
+        if samples is not None and samples is not self._samples:
+            self._mark_changed(samples, self._samples)
+            self._samples = samples
 
         rates: dict[_Row, tuple[float, float]] = {}
         for row in changed:
@@ -263,6 +270,12 @@ class SnapshotAssembler:
             notes=self.notes,
         )
 
+    def _mark_changed(self, new: dict[int, tuple], old: dict[int, tuple]) -> None:
+        """Rows whose per-slot stacks or samples are new objects: rebuild them next poll."""
+        for s in set(new) | set(old):
+            if new.get(s) is not old.get(s) and s < len(self._slot_row):
+                self._dirty.add(self._slot_row[s])
+
     def _rebuild(self, row: _Row, rate: float, brate: float, wall: float) -> None:
         old = row.row
         if old is not None and old.rate == 0.0:
@@ -294,6 +307,7 @@ class SnapshotAssembler:
             first_seen=row.first_seen,
             who=self.attribute(row.key, stacks) if self.attribute else NO_ATTRIBUTION,
             benign=benign.why if benign is not None else None,
+            samples=self._row_samples(row),
         )
         if rate == 0.0:
             self._idle_add(row, packets)
@@ -307,6 +321,13 @@ class SnapshotAssembler:
             if self._slot_loc[s]:
                 locs[self._slot_loc[s]] = locs.get(self._slot_loc[s], 0) + self._p[s]
         return tuple(Location(k, v) for k, v in sorted(locs.items(), key=lambda kv: -kv[1]) if v)
+
+    def _row_samples(self, row: _Row) -> tuple[PacketSample, ...]:
+        """The row's newest SAMPLES_PER_ROW packet samples over its slots, oldest first."""
+        if len(row.slots) == 1:
+            return self._samples.get(row.slots[0], ())
+        merged = [p for s in row.slots for p in self._samples.get(s, ())]
+        return tuple(sorted(merged, key=lambda p: p.time)[-SAMPLES_PER_ROW:])
 
     def _row_stacks(self, row: _Row) -> tuple[StackSample, ...]:
         if len(row.slots) == 1:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from droptop.collector import loader
-from droptop.collector.assemble import RawRow, SnapshotAssembler
+from droptop.collector.assemble import SAMPLES_PER_ROW, RawRow, SnapshotAssembler
 from droptop.collector.attribute import Attributor
 from droptop.collector.bpfmaps import (
     BatchReader,
@@ -33,12 +33,13 @@ from droptop.collector.limits import (
     STACK_ENTRIES,
     STACK_VALUE,
     check_max_keys,
+    sample_entries,
     stack_keys,
 )
 from droptop.collector.offsets import NO_REASON_LABEL, KernelLayout, read_layout
 from droptop.collector.stacks import strip_tracing_frames
 from droptop.errors import DroptopError
-from droptop.model import DropKey, Location, Reason, Snapshot, StackSample
+from droptop.model import DropKey, Location, PacketSample, Reason, Snapshot, StackSample
 from droptop.names.btf import VMLINUX_BTF
 from droptop.sanitize import decode_c_string
 
@@ -46,8 +47,16 @@ BPF_SOURCE = Path(__file__).resolve().parent.parent / "bpf" / "droptop.bpf.c"
 if not BPF_SOURCE.exists():  # running from a source checkout: bpf/ sits beside droptop/
     BPF_SOURCE = Path(__file__).resolve().parents[2] / "bpf" / "droptop.bpf.c"
 
-MAPS = ("counts", "key_info", "stack_counts", "stacks")
-"""Maps the loader hands over; the last two only with stacks on."""
+MAPS = ("counts", "key_info")
+"""Maps the loader always hands over; stacks and samples add theirs."""
+STACK_MAPS = ("stack_counts", "stacks")
+SAMPLE_MAPS = ("samples",)
+SAMPLE_HEAD = struct.Struct("<QIHHBBH32s")
+"""struct sample in droptop.bpf.c up to net[]: ktime, length, protocol (network order),
+dev_type, mac_len, net_len, pad, mac[32]."""
+SAMPLE_BYTES = 128
+"""Bytes copied from the network header by default (--sample-bytes)."""
+MAX_SAMPLE_BYTES = 128
 KEY_INFO = struct.Struct("<QQQIIII16s16s")
 """struct key_info in droptop.bpf.c: drop_key {location, sock_ino, cgroup, reason, ifindex,
 netns, flags, comm[16]} then ifname[16]."""
@@ -113,6 +122,8 @@ class KernelCollector:
         *,
         max_keys: int = DEFAULT_MAX_KEYS,
         stacks: bool = True,
+        samples: bool = True,
+        sample_bytes: int = SAMPLE_BYTES,
         btf_path: str = VMLINUX_BTF,
         headers: Headers | None = None,
     ) -> None:
@@ -141,6 +152,8 @@ class KernelCollector:
         self.headers = headers or find_headers()
         self.max_keys = max_keys
         self.stacks_enabled = stacks
+        self.samples_enabled = samples and self.layout.has_samples
+        self.sample_bytes = sample_bytes
         self._stack_keys = stack_keys(max_keys)
         self._fds: dict[str, int] = {}
         self._load()
@@ -176,7 +189,21 @@ class KernelCollector:
                 f"-DSTACK_ENTRIES={STACK_ENTRIES}",
                 f"-DSTACK_KEYS={self._stack_keys}",
             ]
+        if self.samples_enabled:
+            flags += [
+                "-DWITH_SAMPLES",
+                f"-DSAMPLE_ENTRIES={sample_entries(self.max_keys)}",
+                f"-DSAMPLE_BYTES={self.sample_bytes}",
+            ]
         return flags
+
+    def _map_names(self) -> list[str]:
+        names = list(MAPS)
+        if self.stacks_enabled:
+            names += STACK_MAPS
+        if self.samples_enabled:
+            names += SAMPLE_MAPS
+        return names
 
     def _load(self) -> None:
         """Have the loader child compile and attach the program; keep its fds."""
@@ -184,7 +211,7 @@ class KernelCollector:
             "source": str(BPF_SOURCE),
             "cflags": self.cflags(),
             "headers": str(self.headers.path),
-            "maps": list(MAPS if self.stacks_enabled else MAPS[:2]),
+            "maps": self._map_names(),
             "tp_btf": self._tp_btf_id is not None,
             "tp_btf_id": self._tp_btf_id,
         }
@@ -219,9 +246,20 @@ class KernelCollector:
             self._stack_reader = BatchReader(
                 self._fds["map:stack_counts"], m["key_size"], m["value_size"], self._stack_keys
             )
+        self._sample_reader: BatchReader | None = None
+        if self.samples_enabled:
+            m = self._maps["samples"]
+            self._sample_reader = BatchReader(
+                self._fds["map:samples"],
+                m["key_size"],
+                m["value_size"],
+                sample_entries(self.max_keys),
+            )
+        self._samples: dict[int, tuple[PacketSample, ...]] = {}
+        self._sample_seen: dict[tuple[int, int, int], PacketSample] = {}
         self._stacks: dict[int, tuple[StackSample, ...]] = {}
         self._stack_raw: dict[int, tuple[tuple[tuple[int, int], ...], tuple[StackSample, ...]]] = {}
-        self._stacks_read_at = 0.0
+        self._details_read_at = 0.0
         self._ksyms = KernelSymbols()
 
     def load_symbols(self) -> None:
@@ -302,18 +340,10 @@ class KernelCollector:
             self.assembler.add_slot(idx, *entry)
             idx += 1
 
-    def _read_stacks(self, new_keys: bool) -> dict[int, tuple[StackSample, ...]]:
-        """Sampled stacks per counter index, re-read at most every STACK_REFRESH seconds.
-
-        Stacks are only looked at in the drill-down and in saved snapshots, and the
-        stack-count map can be several times larger than the key map.
-        """
+    def _read_stacks(self) -> dict[int, tuple[StackSample, ...]]:
+        """Sampled stacks per counter index (read when _read says they are due)."""
         if self._stack_reader is None:
             return {}
-        now = time.monotonic()
-        if not new_keys and now - self._stacks_read_at < STACK_REFRESH:
-            return self._stacks
-        self._stacks_read_at = now
         try:
             keys, vals, n = self._stack_reader.read()
         except BatchUnsupported:
@@ -347,6 +377,59 @@ class KernelCollector:
         self._stacks = stacks
         return stacks
 
+    def _read_samples(self) -> dict[int, tuple[PacketSample, ...]]:
+        """Packet samples per counter index, on the stacks' schedule (see _read_stacks).
+
+        A sample already seen is the same object as before, so a row whose ring did
+        not move keeps its tuple and is not rebuilt.
+        """
+        if self._sample_reader is None:
+            return {}
+        try:
+            keys, vals, n = self._sample_reader.read()
+        except BatchUnsupported:
+            return {}
+        size = self._sample_reader.value_size
+        # Kernel monotonic ns -> wall clock, with one offset per read.
+        offset = time.time() - time.monotonic_ns() / 1e9
+        per_idx: dict[int, list[PacketSample]] = {}
+        seen: dict[tuple[int, int, int], PacketSample] = {}
+        raw_keys = keys.cast("I")  # struct sample_key {u32 idx; u16 cpu; u16 pos}
+        for i in range(n):
+            idx = raw_keys[2 * i]
+            entry = self._keys.get(idx)
+            if entry is None:
+                continue
+            v = vals[i * size : (i + 1) * size]
+            ktime, length, proto, dev_type, mac_len, net_len, _, mac = SAMPLE_HEAD.unpack_from(v)
+            ident = (idx, raw_keys[2 * i + 1], ktime)
+            sample = self._sample_seen.get(ident)
+            if sample is None:
+                key, ifname, _loc = entry
+                net_len = min(net_len, self.sample_bytes)
+                sample = PacketSample(
+                    time=offset + ktime / 1e9,
+                    ifindex=key.ifindex,
+                    ifname=ifname,
+                    netns=key.netns,
+                    protocol=int.from_bytes(proto.to_bytes(2, "little"), "big"),
+                    length=length,
+                    mac=bytes(mac[: min(mac_len, 32)]),
+                    network=bytes(v[SAMPLE_HEAD.size : SAMPLE_HEAD.size + net_len]),
+                    link_type=dev_type,
+                )
+            seen[ident] = sample
+            per_idx.setdefault(idx, []).append(sample)
+        self._sample_seen = seen
+        out: dict[int, tuple[PacketSample, ...]] = {}
+        for idx, found in per_idx.items():
+            found.sort(key=lambda p: p.time)
+            ring = tuple(found[-SAMPLES_PER_ROW:])
+            old = self._samples.get(idx)
+            out[idx] = old if old == ring else ring  # the same object: no rebuild
+        self._samples = out
+        return out
+
     def _bpf_stats(self) -> tuple[float | None, int]:
         run_ns, run_cnt, missed = _bpf_prog_stats(self._prog_fd)
         if self._last_stats is not None and run_cnt > self._last_stats[1]:
@@ -355,14 +438,23 @@ class KernelCollector:
         return (self._ns_per_drop if run_cnt else None), missed
 
     def _read(self) -> tuple[list[int], list[int], dict[int, tuple[StackSample, ...]]]:
-        """Learn new keys, then read every counter (one syscall) and, when due, stacks."""
+        """Learn new keys, then read every counter (one syscall) and, when due, stacks
+        and packet samples (both are samples, re-read on the same schedule)."""
         if not self._fds:
             raise DroptopError("collector is closed")
         known = len(self._keys)
         self._learn_new_keys()
         n = len(self._keys)
         packets, nbytes = self._read_counters(n)
-        return packets, nbytes, self._read_stacks(new_keys=n > known)
+        # Stacks and samples are only looked at in the drill-down and in saved snapshots,
+        # and their maps can be several times larger than the key map: re-read them at
+        # most every STACK_REFRESH seconds, or at once when a key is new.
+        now = time.monotonic()
+        if n > known or now - self._details_read_at >= STACK_REFRESH:
+            self._details_read_at = now
+            self._read_stacks()
+            self._read_samples()
+        return packets, nbytes, self._stacks
 
     def read_raw(self) -> tuple[list[RawRow], tuple[int, int]]:
         """Cumulative rows and the overflow counter, straight from the maps (tests, bench)."""
@@ -383,6 +475,7 @@ class KernelCollector:
             packets,
             nbytes,
             stacks=stacks,
+            samples=self._samples,
             overflow=self._read_counter(self.max_keys),
             map_used=len(packets),
             bpf_ns_per_drop=ns,

@@ -43,7 +43,12 @@ _KEY_INFO = _DROP_KEY + 16  # struct key_info: drop_key, char ifname[16]
 _COUNTERS = 16  # struct counters: u64 packets, u64 bytes
 _STACK_KEY = 8  # struct stack_key: u32 idx, s32 stackid
 _SLOT = 72  # struct slot (the per-CPU burst cache): 7 x u64, 3 x u32, padding
-_SCRATCH = 112  # struct scratch, with stacks: key_info, 2 pointers, u32 + u8, stack_key, u64
+_SCRATCH = 344  # struct scratch, with stacks and samples: key_info, 2 pointers, u32 + u8,
+# stack_key, u64, sample_key, struct sample (184), 2 pointers, 2 x u32, 2 x u16
+_SAMPLE_KEY = 8  # struct sample_key: u32 idx, u16 cpu, u16 pos
+_SAMPLE = 184  # struct sample: u64, u32, 2 x u16, 2 x u8, u16, mac[32], net[129], padding
+_LRU_ELEM = 56
+"""struct htab_elem of an LRU hash: the LRU node is larger than the free-list one."""
 
 # Kernel-side overheads (6.x, 64-bit), as kernel/bpf/hashtab.c and arraymap.c count them.
 _HTAB_ELEM = 48
@@ -54,6 +59,11 @@ _MAP_STRUCT = 1024
 """struct bpf_htab / bpf_array themselves, rounded up."""
 _LOCK_COUNT = 8
 """HASHTAB_MAP_LOCK_COUNT: per-CPU ints each hash map keeps."""
+
+
+def sample_entries(max_keys: int) -> int:
+    """Slots of the packet-sample LRU hash: 8 a key for the ~1k most recent, within 4k..32k."""
+    return max(4096, min(max_keys, 32768))
 
 
 def stack_keys(max_keys: int) -> int:
@@ -96,7 +106,7 @@ def stack_trace_cost(entries: int) -> int:
     return _MAP_STRUCT + n * 8 + n * (24 + STACK_VALUE)
 
 
-def map_cost_bytes(max_keys: int, ncpus: int, *, stacks: bool = True) -> int:
+def map_cost_bytes(max_keys: int, ncpus: int, *, stacks: bool = True, samples: bool = True) -> int:
     """Kernel memory (bytes) all of droptop's maps take for ``max_keys`` on ``ncpus``
     possible CPUs: what loading the program reserves, before any drop is counted."""
     cost = (
@@ -110,6 +120,9 @@ def map_cost_bytes(max_keys: int, ncpus: int, *, stacks: bool = True) -> int:
     if stacks:
         cost += stack_trace_cost(STACK_ENTRIES)
         cost += hash_cost(stack_keys(max_keys), _STACK_KEY, 8, ncpus)  # stack_counts
+    if samples:
+        n = sample_entries(max_keys)
+        cost += hash_cost(n, _SAMPLE_KEY, _SAMPLE, ncpus) + n * (_LRU_ELEM - _HTAB_ELEM)
     return cost
 
 

@@ -39,6 +39,17 @@ OPTIONAL_OFFSETS: dict[str, tuple[str, str]] = {
     "KN_ID_OFF": ("kernfs_node", "id"),
 }
 
+SAMPLE_OFFSETS: dict[str, tuple[str, str]] = {
+    # What a packet sample copies (bpf sample_packet): the linear headers of the skb.
+    "SKB_HEAD_OFF": ("sk_buff", "head"),
+    "SKB_DATA_OFF": ("sk_buff", "data"),
+    "SKB_TAIL_OFF": ("sk_buff", "tail"),
+    "SKB_PROTOCOL_OFF": ("sk_buff", "protocol"),
+    "SKB_MAC_OFF": ("sk_buff", "mac_header"),
+    "SKB_NETWORK_OFF": ("sk_buff", "network_header"),
+    "DEV_TYPE_OFF": ("net_device", "type"),
+}
+
 THREAD_SIZE = 16384
 """Kernel task stack size on x86-64 and arm64 (4 pages; twice that with KASAN)."""
 
@@ -61,6 +72,10 @@ class KernelLayout:
     def has_rx_sk(self) -> bool:
         """6.11+: the tracepoint names the receiving socket where the caller knows it."""
         return self.tracepoint_args >= 4
+
+    @property
+    def has_samples(self) -> bool:
+        return all(name in self.offsets for name in SAMPLE_OFFSETS)
 
     @property
     def has_socket_cgroups(self) -> bool:
@@ -102,14 +117,15 @@ def read_layout(btf: Btf) -> KernelLayout:
             offsets[macro] = btf.member_offset(struct, path)
         except BtfError as e:
             raise DroptopError(f"kernel BTF lacks {struct}.{path}: {e}") from None
-    optional: dict[str, int] = {}
-    for macro, (struct, path) in OPTIONAL_OFFSETS.items():
-        try:
-            optional[macro] = btf.member_offset(struct, path)
-        except BtfError:
-            optional = {}
-            break
-    offsets.update(optional)
+    for table in (OPTIONAL_OFFSETS, SAMPLE_OFFSETS):  # all of a table, or none of it
+        optional: dict[str, int] = {}
+        for macro, (struct, path) in table.items():
+            try:
+                optional[macro] = btf.member_offset(struct, path)
+            except BtfError:
+                optional = {}
+                break
+        offsets.update(optional)
     # socket_alloc = { struct socket socket; struct inode vfs_inode; }: sock_i_ino().
     try:
         offsets["SOCK_INO_OFF"] = btf.member_offset(
