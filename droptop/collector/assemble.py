@@ -110,8 +110,11 @@ class SnapshotAssembler:
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
         attribute: Callable[[DropKey, tuple[StackSample, ...]], Attribution] | None = None,
+        row_source: str = "kfree_skb",
     ) -> None:
         self.names = names
+        self.row_source = row_source
+        """DropRow.source of every row built here (kfree_skb, or counter for loss counters)."""
         self.attribute = attribute
         """Whose drop a row is (collector/attribute.py); called only when a row is rebuilt."""
         self.kernel = kernel
@@ -308,6 +311,7 @@ class SnapshotAssembler:
             who=self.attribute(row.key, stacks) if self.attribute else NO_ATTRIBUTION,
             benign=benign.why if benign is not None else None,
             samples=self._row_samples(row),
+            source=self.row_source,
         )
         if rate == 0.0:
             self._idle_add(row, packets)

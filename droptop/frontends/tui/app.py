@@ -4,11 +4,21 @@ Threads: a single thread worker runs droptop's PollLoop (collector.poll(), psuti
 samples); the app is one of the loop's front ends and hands each snapshot to the UI
 with post_message only. The UI thread never calls the collector, except close()
 after the worker has stopped.
+
+Signals: run_tui hands SIGINT, SIGTERM and SIGHUP to `exit_on_signal`, which only
+records the signal and schedules `app.exit(128 + signum)` on the event loop with
+call_soon_threadsafe (what Textual's own SIGWINCH handler does). Raising from the
+handler instead ends up inside whichever message handler was running, and Textual
+prints that as a crash (a Rich traceback, exit 1).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +42,8 @@ from droptop.hostinfo import (
 )
 from droptop.loop import FrontEnd, PollLoop, clamp_interval, step_interval
 from droptop.model import NicRates, SelfUsage, Snapshot
+from droptop.render import write_output
+from droptop.signals import ExitSignals, exit_status
 from droptop.snapshot_file import save_snapshot
 
 CLOSE_TIMEOUT = 5.0
@@ -118,6 +130,9 @@ class DroptopApp(App[int]):
         self.last_error: str | None = None
         self.saved_path: Path | None = None
         """Where the last ctrl+s wrote."""
+        self.exit_signal: int | None = None
+        """The first exit signal received (see exit_on_signal)."""
+        self._event_loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -133,6 +148,10 @@ class DroptopApp(App[int]):
         return next(s for s in self.screen_stack if isinstance(s, MainScreen))
 
     def on_mount(self) -> None:
+        self._event_loop = asyncio.get_running_loop()
+        if self.exit_signal is not None:  # it came while the app was starting
+            self._exit_for_signal()
+            return
         self.run_worker(self.poller.run, thread=True, name="poller", group="poller")
 
     def on_unmount(self) -> None:
@@ -193,6 +212,20 @@ class DroptopApp(App[int]):
         if not paused and self.latest is not None and self.latest is not self.displayed:
             self._show_snapshot(self.latest)
 
+    def exit_on_signal(self, signum: int) -> None:
+        """Called from a signal handler, between any two bytecodes of the main thread
+        (which runs the event loop): only record, and let the loop do the exiting."""
+        if self.exit_signal is None:
+            self.exit_signal = signum
+        loop = self._event_loop
+        if loop is not None:  # else on_mount sees exit_signal
+            with contextlib.suppress(RuntimeError):  # the loop has closed: run_tui is ending
+                loop.call_soon_threadsafe(self._exit_for_signal)
+
+    def _exit_for_signal(self) -> None:
+        self.poller.stop()
+        self.exit(return_code=exit_status(self.exit_signal or signal.SIGTERM))
+
     # --- actions ---------------------------------------------------------------
 
     def action_quit(self) -> None:
@@ -237,8 +270,16 @@ def run_tui(
     snapshot_dir: Path = Path("."),
     show_not_specified: bool = True,
     initial_filter: str = "",
+    output: str | os.PathLike | None = None,
+    signals: ExitSignals | None = None,
 ) -> int:
-    """Run the TUI until the user quits; always close the collector; return an exit code."""
+    """Run the TUI until the user quits or a signal ends it; always close the collector.
+
+    With `output`, the snapshot on screen when the app ended (the latest if none
+    was shown yet) is written there, whatever ended it, after the terminal is
+    restored, and a line on stderr says where. Returns the exit status: the app's,
+    or 128 + the signal that ended it.
+    """
     app = DroptopApp(
         collector,
         interval=interval,
@@ -246,11 +287,28 @@ def run_tui(
         show_not_specified=show_not_specified,
         initial_filter=initial_filter,
     )
-    try:
-        app.run()
-    except KeyboardInterrupt:  # SIGINT outside raw mode (e.g. during start-up)
-        return 130
-    finally:
-        app.poller.stop()
-        app.poller.close_collector(timeout=CLOSE_TIMEOUT)
-    return app.return_code or 0
+    signals = signals or ExitSignals()
+    code: int | None = None
+    # The clean-up is inside the block too: a second signal must not cut the -o write.
+    with signals.stopping(app.exit_on_signal):
+        try:
+            app.run()
+        except KeyboardInterrupt:  # SIGINT outside raw mode, droptop's handlers not installed
+            code = 130
+        finally:
+            app.poller.stop()
+            app.poller.close_collector(timeout=CLOSE_TIMEOUT)
+            if output is not None:
+                _write_output(app.displayed or app.latest, output)
+    if code is None:
+        code = exit_status(app.exit_signal) if app.exit_signal else app.return_code or 0
+    return code
+
+
+def _write_output(snap: Snapshot | None, output: str | os.PathLike) -> None:
+    if snap is None:
+        message = f"droptop: nothing was collected; nothing written to {output}"
+    else:
+        message = f"droptop: wrote {write_output(snap, output)}"
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(message, file=sys.stderr, flush=True)

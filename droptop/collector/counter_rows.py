@@ -1,0 +1,116 @@
+"""Loss counters as table rows: the losses kfree_skb never shows, beside the drops.
+
+The kernel's SNMP counters (per network namespace) and the drivers' per-interface
+counters (collector/counters.py says which count losses that never reach kfree_skb
+as drops, and how each was checked) are read once a poll and turned into DropRows
+with source "counter" by a SnapshotAssembler of their own, so they get rates,
+totals since start, history and resets exactly as drop rows do, and sort, filter
+and export with them. A counter gets a row once it has moved since droptop started;
+its reason is the counter's name (`snmp` `TcpExt:ListenOverflows`, `driver`
+`rx_missed_errors`), named from the table, never guessed. Counter rows are not part
+of the header's drop total: several of them overlap drops the tracepoint counts.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterable
+
+from droptop.collector.assemble import RawRow, SnapshotAssembler
+from droptop.collector.counters import (
+    COUNTERS,
+    CounterReader,
+    CounterRow,
+    advance,
+    loss_rows,
+    netns_inode,
+    sysfs_for_pid,
+)
+from droptop.model import DropKey, DropRow, Reason
+
+_RAW = {(spec.source, spec.counter): -(i + 1) for i, spec in enumerate(COUNTERS)}
+"""Each counter's synthetic raw reason: negative, so never a kernel reason value."""
+
+MAX_NETNS = 32
+"""Network namespaces whose counters are read each poll (host first, then named ones)."""
+
+
+def counter_raw(source: str, counter: str) -> int:
+    return _RAW[(source, counter)]
+
+
+class CounterNames:
+    """What the assembler needs from a reason resolver, for counter rows."""
+
+    best_source = "counter"
+
+    def resolve(self, raw: int) -> Reason:
+        spec = COUNTERS[-raw - 1]
+        return Reason(raw, spec.counter, spec.source, "counter")
+
+    def table(self) -> tuple[Reason, ...]:
+        return ()
+
+
+class CounterRows:
+    """Reads the loss counters of some network namespaces and keeps their rows.
+
+    Args:
+        netns_pids: inode -> a pid living in that netns, for the namespaces to read
+            (called each poll; our own netns is always read).
+    """
+
+    def __init__(
+        self,
+        netns_pids: Callable[[], Iterable[tuple[int, int]]] = tuple,
+        *,
+        hostname: str | None = None,
+    ) -> None:
+        self._netns_pids = netns_pids
+        self._own = netns_inode("/proc/self/net")
+        self._state: tuple[CounterRow, ...] = ()
+        self.assembler = SnapshotAssembler(
+            CounterNames(),
+            kernel=platform.release(),
+            capacity=0,
+            stacks_enabled=False,
+            hostname=hostname,
+            row_source="counter",
+        )
+
+    def _reader(self) -> CounterReader:
+        proc_nets = ["/proc/self/net"]
+        sysfs = [(self._own, "/sys/class/net")]
+        for inode, pid in self._netns_pids():
+            if inode == self._own or len(proc_nets) >= MAX_NETNS:
+                continue
+            proc_nets.append(f"/proc/{pid}/net")
+            path = sysfs_for_pid(pid)
+            if path is not None:
+                sysfs.append((inode, str(path)))
+        return CounterReader(proc_nets=tuple(proc_nets), sysfs_nets=tuple(sysfs))
+
+    def poll(self) -> tuple[DropRow, ...]:
+        # advance()'s own rate is not used: the assembler rates totals over its interval.
+        self._state = advance(self._state, self._reader().read(), 1.0)
+        raw = [
+            RawRow(
+                DropKey(
+                    raw_reason=counter_raw(r.source, r.counter),
+                    comm="",
+                    kernel_context=False,
+                    ifindex=0,
+                    netns=r.netns,
+                    counter=f"{r.source}:{r.counter}",
+                ),
+                r.ifname,
+                r.total,
+                0,
+            )
+            for r in loss_rows(self._state)
+            if r.total > 0
+        ]
+        return self.assembler.build(raw).rows
+
+    def reset(self) -> None:
+        self.assembler.reset()
