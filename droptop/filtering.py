@@ -23,8 +23,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from droptop.model import DropRow, Snapshot
+from droptop.packets.decode import Decoded, decode_cached
 
-TEXT_FIELDS = ("reason", "comm", "if", "netns", "subsys")
+ANY_FIELDS = ("reason", "comm", "if", "netns", "subsys", "service")
+"""What a bare word is matched against: the row's own text columns."""
+SAMPLE_FIELDS = ("host", "port", "proto")
+"""Fields matched against a row's sampled packets (a row matches if any sample does)."""
+TEXT_FIELDS = (*ANY_FIELDS, "cgroup", "ctx", "source", *SAMPLE_FIELDS)
 """Fields a `field:value` term may name."""
 
 NUMERIC_FIELDS = ("rate", "total", "bytes")
@@ -39,6 +44,11 @@ _FIELD_ALIASES = {
     "task": "comm",
     "packets": "total",
     "pkts": "total",
+    "context": "ctx",
+    "svc": "service",
+    "unit": "service",
+    "src": "host",
+    "dst": "host",
 }
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -73,10 +83,32 @@ def _field_matches(row: DropRow, field: str, needle: str) -> bool:
     if field == "if":
         return needle in row.ifname.lower() or needle == str(row.key.ifindex)
     if field == "netns":
-        return needle == str(row.key.netns)
+        return needle == str(row.key.netns) or (
+            bool(row.who.netns_name) and needle in row.who.netns_name.lower()
+        )
     if field == "subsys":
         return needle in row.reason.subsys.lower()
+    if field == "service":
+        return row.who.service is not None and needle in row.who.service.lower()
+    if field == "cgroup":
+        return row.who.cgroup is not None and needle in row.who.cgroup.lower()
+    if field == "ctx":
+        return needle in row.who.context.lower()
+    if field == "source":
+        return row.source.lower().startswith(needle)
+    if field in SAMPLE_FIELDS:
+        return any(_sample_matches(decode_cached(s), field, needle) for s in row.samples)
     raise AssertionError(field)  # pragma: no cover - guarded by the parser
+
+
+def _sample_matches(d: Decoded, field: str, needle: str) -> bool:
+    """host: an exact source or destination address; port: either port; proto: the
+    transport (tcp, udp, icmp, icmpv6, arp) or the family (ipv4, ipv6)."""
+    if field == "host":
+        return needle in (d.src.lower(), d.dst.lower())
+    if field == "port":
+        return needle in (str(d.sport), str(d.dport))
+    return needle in (d.proto.lower(), d.family.lower())
 
 
 def _row_number(row: DropRow, field: str) -> float:
@@ -106,7 +138,7 @@ class Term:
         if self.op:
             hit = _OPS[self.op](_row_number(row, self.field or ""), self.number)
         elif self.field is None:
-            hit = any(_field_matches(row, f, self.value) for f in TEXT_FIELDS)
+            hit = any(_field_matches(row, f, self.value) for f in ANY_FIELDS)
         else:
             hit = _field_matches(row, self.field, self.value)
         return hit != self.negate
@@ -188,12 +220,16 @@ class Selection:
 
     filter: Filter = Filter()
     hide_unspecified: bool = False
+    hide_benign: bool = False
+    """Hide rows classified as frees rather than losses (DropRow.benign)."""
 
     def __bool__(self) -> bool:
-        return bool(self.filter) or self.hide_unspecified
+        return bool(self.filter) or self.hide_unspecified or self.hide_benign
 
     def matches(self, row: DropRow) -> bool:
         if self.hide_unspecified and row.reason.name == NOT_SPECIFIED:
+            return False
+        if self.hide_benign and row.benign is not None:
             return False
         return self.filter.matches(row)
 

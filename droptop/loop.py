@@ -162,12 +162,12 @@ class PollLoop:
                 return
             self.last_poll_seconds = time.perf_counter() - started
             self.polls += 1
-        snap = self._with_host_counters(snap)
+        snap = replace(self._with_host_counters(snap), poll_seconds=self.last_poll_seconds)
         for fe in self.front_ends:
             fe.update(snap)
 
     def _with_host_counters(self, snap: Snapshot) -> Snapshot:
-        """droptop's own cost always; interface counters unless replayed (a replay keeps its own)."""
+        """droptop's own cost always; interface counters unless replayed (it keeps its own)."""
         nics = self._nic_sample is not None and snap.source != "replay"
         if not nics and self._self_usage is None:
             return snap

@@ -263,3 +263,5 @@ class Snapshot:
     """The drivers' own drop and error counters per interface, sampled with this poll."""
     usage: SelfUsage | None = None
     """droptop's own CPU and memory at this poll (None when not sampled)."""
+    poll_seconds: float | None = None
+    """How long the collector's poll took (set by the poll loop)."""

@@ -27,6 +27,7 @@ EVIL_COMM = "[b]dt\x1b[2Jz"  # Rich markup and a terminal escape, 11 bytes
 FAKE_MAIN = """
 import sys
 import droptop.cli as cli
+import droptop.runner as runner
 from droptop.collector.fake import FakeCollector
 
 class Collector(FakeCollector):
@@ -34,7 +35,7 @@ class Collector(FakeCollector):
         super().close()
         print("fake: closed", file=sys.stderr, flush=True)
 
-cli._make_collector = lambda args: Collector()
+runner.make_collector = lambda args: Collector()
 raise SystemExit(cli.main(sys.argv[1:]))
 """
 """main() exactly as `droptop` runs it, with the scripted collector instead of BPF."""

@@ -85,7 +85,8 @@ def test_listen_overflows_counter_row_matches_kernel(bpf_collector):
         inode = os.stat(f"/run/netns/{name}").st_ino
         proc_net = f"/proc/{pid}/net"
         assert counters.netns_inode(proc_net) == inode
-        bpf_collector.poll()
+        bpf_collector.attributor.netns.rescan()  # find the new netns now, not within 1 s
+        bpf_collector.poll()  # the collector's baseline for this netns's counters
         rows = counters.advance((), counters.read_snmp(proc_net), 0.0)
         oracle_before = kernel_netstat(name, "ListenOverflows")
         t0 = time.monotonic()
@@ -99,8 +100,14 @@ def test_listen_overflows_counter_row_matches_kernel(bpf_collector):
     assert oracle > 0
     assert row.delta == row.total == oracle
     assert row.rate == pytest.approx(oracle / interval)
-    # ...and kfree_skb saw none of them: no drop row at all in that netns.
-    assert [r for r in snap.rows if r.key.netns == inode and r.rate > 0] == []
+    # The collector shows the same count as a counter row in that netns, named...
+    (shown,) = [r for r in snap.rows if r.source == "counter" and r.key.netns == inode]
+    assert shown.key.counter == "snmp:TcpExt:ListenOverflows" and shown.packets == oracle
+    assert shown.reason.name == "TcpExt:ListenOverflows" and shown.who.netns_name == name
+    # ...and kfree_skb saw none of them: no drop row in that netns moved (an idle row
+    # there is an earlier, deleted namespace's whose inode number the kernel reused).
+    moved = [r for r in snap.rows if r.key.netns == inode and r.rate > 0]
+    assert [r for r in moved if r.source == "kfree_skb"] == []
 
 
 SEND_ON_DEAD_VETH = r"""

@@ -103,6 +103,22 @@ class NetnsNamer:
                 return info.pid
         return None
 
+    def populated(self) -> list[tuple[int, int]]:
+        """(inode, pid) for every namespace a live process is in now, the host's first.
+
+        Rescans at most once per min_rescan; each pid is checked to still live in its
+        namespace, so a reused pid never lends one namespace's counters to another.
+        """
+        if self._may_scan():
+            self.rescan()
+        out = [
+            (info.inode, info.pid)
+            for info in self._info.values()
+            if info.pid is not None and self._lives_in(info.pid, info.inode)
+        ]
+        out.sort(key=lambda ip: (ip[0] != self.host_inode, ip[1]))
+        return out
+
     def info(self, inode: int) -> NetnsInfo | None:
         if inode == 0:
             return None

@@ -26,7 +26,7 @@ from droptop.collector.counters import (
     netns_inode,
     sysfs_for_pid,
 )
-from droptop.model import DropKey, DropRow, Reason
+from droptop.model import Attribution, DropKey, DropRow, Reason
 
 _RAW = {(spec.source, spec.counter): -(i + 1) for i, spec in enumerate(COUNTERS)}
 """Each counter's synthetic raw reason: negative, so never a kernel reason value."""
@@ -37,6 +37,16 @@ MAX_NETNS = 32
 
 def counter_raw(source: str, counter: str) -> int:
     return _RAW[(source, counter)]
+
+
+def merge_rows(drops: tuple[DropRow, ...], counters: tuple[DropRow, ...]) -> tuple[DropRow, ...]:
+    """Counter rows among the drop rows in the snapshot's order: active by rate, then idle."""
+    active = [r for r in counters if r.rate > 0]
+    idle = [r for r in counters if r.rate <= 0]
+    head = [r for r in drops if r.rate > 0]
+    tail = [r for r in drops if r.rate <= 0]
+    head = sorted(head + active, key=lambda r: (-r.rate, -r.packets))
+    return (*head, *tail, *idle)
 
 
 class CounterNames:
@@ -64,6 +74,7 @@ class CounterRows:
         self,
         netns_pids: Callable[[], Iterable[tuple[int, int]]] = tuple,
         *,
+        netns_name: Callable[[int], str] = str,
         hostname: str | None = None,
     ) -> None:
         self._netns_pids = netns_pids
@@ -76,6 +87,10 @@ class CounterRows:
             stacks_enabled=False,
             hostname=hostname,
             row_source="counter",
+            # A counter belongs to no task and no socket: only its namespace is named.
+            attribute=lambda key, _stacks: Attribution(
+                blames_task=False, netns_name=netns_name(key.netns)
+            ),
         )
 
     def _reader(self) -> CounterReader:

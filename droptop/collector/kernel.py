@@ -14,6 +14,7 @@ import os
 import platform
 import struct
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from droptop.collector import loader
@@ -26,6 +27,7 @@ from droptop.collector.bpfmaps import (
     possible_cpus,
     sum_percpu_u64,
 )
+from droptop.collector.counter_rows import CounterRows, merge_rows
 from droptop.collector.headers import Headers, find_headers
 from droptop.collector.ksyms import KernelSymbols
 from droptop.collector.limits import (
@@ -124,6 +126,7 @@ class KernelCollector:
         stacks: bool = True,
         samples: bool = True,
         sample_bytes: int = SAMPLE_BYTES,
+        counters: bool = True,
         btf_path: str = VMLINUX_BTF,
         headers: Headers | None = None,
     ) -> None:
@@ -166,6 +169,12 @@ class KernelCollector:
             *self.layout.notes(),
         )
         self.attributor = Attributor()
+        self.counter_rows = (
+            CounterRows(self._counter_netns, netns_name=self.attributor.netns.name)
+            if counters
+            else None
+        )
+        """Loss counters kfree_skb never sees, as rows beside the drops (counter_rows.py)."""
         self.assembler = SnapshotAssembler(
             names,
             kernel=platform.release(),
@@ -287,6 +296,12 @@ class KernelCollector:
 
     def reset(self) -> None:
         self.assembler.reset()
+        if self.counter_rows is not None:
+            self.counter_rows.reset()
+
+    def _counter_netns(self) -> list[tuple[int, int]]:
+        """Every network namespace a process lives in (host first), as (inode, pid)."""
+        return self.attributor.netns.populated()
 
     def _read_counters(self, n: int) -> tuple[list[int], list[int]]:
         """Per-index (packets, bytes) for indices 0..n-1, summed over CPUs, in one syscall."""
@@ -471,7 +486,7 @@ class KernelCollector:
     def poll(self) -> Snapshot:
         packets, nbytes, stacks = self._read()
         ns, missed = self._bpf_stats()
-        return self.assembler.build_counts(
+        snap = self.assembler.build_counts(
             packets,
             nbytes,
             stacks=stacks,
@@ -481,3 +496,9 @@ class KernelCollector:
             bpf_ns_per_drop=ns,
             bpf_missed=missed,
         )
+        if self.counter_rows is None:
+            return snap
+        counters = self.counter_rows.poll()
+        if not counters:
+            return snap
+        return replace(snap, rows=merge_rows(snap.rows, counters))

@@ -86,7 +86,10 @@ def test_signature_is_stable():
         "show_not_specified",
         "initial_filter",
         "output",
+        "pcap",
         "signals",
+        "front_ends",
+        "hide_benign",
     ]
 
 

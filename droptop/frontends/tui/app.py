@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,7 +40,7 @@ from droptop.hostinfo import (
 )
 from droptop.loop import FrontEnd, PollLoop, clamp_interval, step_interval
 from droptop.model import NicRates, SelfUsage, Snapshot
-from droptop.render import write_output
+from droptop.outputs import pcap_beside, write_final, write_pcap
 from droptop.signals import ExitSignals, exit_status
 from droptop.snapshot_file import save_snapshot
 
@@ -103,12 +101,17 @@ class DroptopApp(App[int]):
         nic_sample: Callable[[], tuple[NicRates, ...]] | None = None,
         process_lookup: Callable[[str], list[ProcessInfo]] = processes_with_comm,
         front_ends: tuple[FrontEnd, ...] = (),
+        pcap: Path | None = None,
+        hide_benign: bool = False,
     ) -> None:
         super().__init__()
         self.collector = collector
         self.snapshot_dir = Path(snapshot_dir)
         self.process_lookup = process_lookup
+        self.pcap = pcap
+        """--pcap: the snapshot key also writes the samples as pcapng beside the JSON."""
         self._show_not_specified = show_not_specified
+        self._hide_benign = hide_benign
         self._initial_filter = initial_filter
         self.set_reactive(DroptopApp.interval, clamp_interval(interval))
         self.poller = PollLoop(
@@ -141,6 +144,7 @@ class DroptopApp(App[int]):
             show_not_specified=self._show_not_specified,
             initial_filter=self._initial_filter,
             process_lookup=self.process_lookup,
+            hide_benign=self._hide_benign,
         )
 
     @property
@@ -259,7 +263,15 @@ class DroptopApp(App[int]):
         except DroptopError as e:
             self.main.status.say(str(e), error=True)
             return
-        self.main.status.say(f"saved {path}")
+        said = f"saved {path}"
+        if self.pcap is not None:
+            try:
+                said += f" and {write_pcap(snap, pcap_beside(path))}"
+            except DroptopError as e:
+                self.main.status.say(f"saved {path}; {e}", error=True)
+                self.saved_path = path
+                return
+        self.main.status.say(said)
         self.saved_path = path
 
 
@@ -270,15 +282,19 @@ def run_tui(
     snapshot_dir: Path = Path("."),
     show_not_specified: bool = True,
     initial_filter: str = "",
-    output: str | os.PathLike | None = None,
+    output: Path | None = None,
+    pcap: Path | None = None,
     signals: ExitSignals | None = None,
+    front_ends: tuple[FrontEnd, ...] = (),
+    hide_benign: bool = False,
 ) -> int:
     """Run the TUI until the user quits or a signal ends it; always close the collector.
 
-    With `output`, the snapshot on screen when the app ended (the latest if none
-    was shown yet) is written there, whatever ended it, after the terminal is
-    restored, and a line on stderr says where. Returns the exit status: the app's,
-    or 128 + the signal that ended it.
+    With `output` (and `pcap`), the snapshot on screen when the app ended (the
+    latest if none was shown yet) is written there, whatever ended it, after the
+    terminal is restored, and a line on stderr says where. `front_ends` (the
+    exporter) get every snapshot from the same poll loop. Returns the exit status:
+    the app's, or 128 + the signal that ended it.
     """
     app = DroptopApp(
         collector,
@@ -286,6 +302,9 @@ def run_tui(
         snapshot_dir=snapshot_dir,
         show_not_specified=show_not_specified,
         initial_filter=initial_filter,
+        front_ends=front_ends,
+        pcap=pcap,
+        hide_benign=hide_benign,
     )
     signals = signals or ExitSignals()
     code: int | None = None
@@ -298,17 +317,7 @@ def run_tui(
         finally:
             app.poller.stop()
             app.poller.close_collector(timeout=CLOSE_TIMEOUT)
-            if output is not None:
-                _write_output(app.displayed or app.latest, output)
+            write_final(app.displayed or app.latest, output, pcap)
     if code is None:
         code = exit_status(app.exit_signal) if app.exit_signal else app.return_code or 0
     return code
-
-
-def _write_output(snap: Snapshot | None, output: str | os.PathLike) -> None:
-    if snap is None:
-        message = f"droptop: nothing was collected; nothing written to {output}"
-    else:
-        message = f"droptop: wrote {write_output(snap, output)}"
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        print(message, file=sys.stderr, flush=True)

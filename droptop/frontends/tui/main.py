@@ -43,9 +43,12 @@ class MainScreen(Screen):
         show_not_specified: bool = True,
         initial_filter: str = "",
         process_lookup: Callable[[str], list[ProcessInfo]] = processes_with_comm,
+        hide_benign: bool = False,
     ) -> None:
         super().__init__()
         self._process_lookup = process_lookup
+        self.hide_benign = hide_benign
+        """True after `b` (or --hide-benign): rows classified as benign frees are hidden."""
         self.show_not_specified = show_not_specified
         """False after `n`: NOT_SPECIFIED rows are hidden."""
         self.filter = Filter()
@@ -105,7 +108,11 @@ class MainScreen(Screen):
 
     @property
     def selection(self) -> Selection:
-        return Selection(self.filter, hide_unspecified=not self.show_not_specified)
+        return Selection(
+            self.filter,
+            hide_unspecified=not self.show_not_specified,
+            hide_benign=self.hide_benign,
+        )
 
     def visible_rows(self, snap: Snapshot) -> list[DropRow]:
         return self.selection.rows(snap.rows)
