@@ -265,3 +265,9 @@ class Snapshot:
     """droptop's own CPU and memory at this poll (None when not sampled)."""
     poll_seconds: float | None = None
     """How long the collector's poll took (set by the poll loop)."""
+    resets: int = 0
+    """Counter resets so far (the TUI's z): a consumer keeping its own totals sees them."""
+    bpf_run_ns: int | None = None
+    """Cumulative run time of droptop's BPF program (kernel.bpf_stats_enabled=1)."""
+    bpf_run_count: int | None = None
+    """Cumulative runs of droptop's BPF program (kernel.bpf_stats_enabled=1)."""

@@ -135,6 +135,7 @@ class SnapshotAssembler:
         self._stacks: dict[int, tuple[StackSample, ...]] = {}
         self._samples: dict[int, tuple[PacketSample, ...]] = {}
         # per row
+        self._resets = 0
         self._rows: dict[DropKey, _Row] = {}
         self._active: set[_Row] = set()
         self._idle_keys: list[tuple[int, int]] = []  # (-packets, order), sorted
@@ -176,6 +177,7 @@ class SnapshotAssembler:
                 self._dirty.add(row)
         self._base_total = sum(self._p)
         self._overflow_base = self._overflow_last
+        self._resets += 1
 
     # --- polling ------------------------------------------------------------
 
@@ -271,6 +273,7 @@ class SnapshotAssembler:
             bpf_missed=bpf_missed,
             source=self.source,
             notes=self.notes,
+            resets=self._resets,
         )
 
     def _mark_changed(self, new: dict[int, tuple], old: dict[int, tuple]) -> None:

@@ -496,6 +496,9 @@ class KernelCollector:
             bpf_ns_per_drop=ns,
             bpf_missed=missed,
         )
+        if self._last_stats is not None and self._last_stats[1]:
+            # Cumulative run time and runs (kernel.bpf_stats_enabled=1), for the exporter.
+            snap = replace(snap, bpf_run_ns=self._last_stats[0], bpf_run_count=self._last_stats[1])
         if self.counter_rows is None:
             return snap
         counters = self.counter_rows.poll()

@@ -10,7 +10,7 @@ import pytest
 from droptop.errors import DroptopError
 from droptop.frontends.exporter.labels import OTHER
 from droptop.frontends.exporter.series import SeriesBook, split
-from droptop.model import Location
+from droptop.model import Attribution, Location
 from tests.factories import row, snapshot
 
 
@@ -42,25 +42,21 @@ def test_opt_in_labels_and_netns_name_fallback():
     assert v.names == ("reason", "subsys", "device", "netns", "service", "comm", "context")
     assert list(v.packets) == [("NO_SOCKET", "core", "eth0", "4026531840", "", "curl", "")]
 
-    @dataclasses.dataclass(frozen=True)
-    class FutureRow:  # issue 11's fields, read with getattr until they exist
-        key: object
-        reason: object
-        ifname: str
-        packets: int
-        bytes: int
-        locations: tuple = ()
-        rate: float = 0.0
-        netns_name: str = "blue"
-        service: str | None = "web.service"
-        context: str = "softirq"
-
-    f = FutureRow(a.key, a.reason, a.ifname, 4, 40)
+    who = Attribution(context="softirq-inline", service="web.service", netns_name="blue")
+    f = dataclasses.replace(a, packets=4, bytes=40, who=who)
     book2 = SeriesBook(labels=("comm", "netns", "service", "context"))
     book2.add(snapshot(f))
     assert list(book2.view().packets) == [
-        ("NO_SOCKET", "core", "eth0", "blue", "web.service", "curl", "softirq")
+        ("NO_SOCKET", "core", "eth0", "blue", "web.service", "curl", "softirq-inline")
     ]
+
+
+def test_counter_rows_stay_out_of_the_drop_counters():
+    drop = row(comm="curl", packets=3)
+    ctr = dataclasses.replace(row(comm="", packets=9), source="counter")
+    book = SeriesBook()
+    book.add(snapshot(drop, ctr))
+    assert sum(book.view().packets.values()) == 3
 
 
 def test_location_label_splits_packets_exactly_and_bytes_proportionally():

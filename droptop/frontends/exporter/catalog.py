@@ -39,6 +39,20 @@ DROP_BYTES = Series(
     "Bytes (skb->len) of the packets in droptop_drops_total.",
     DROP_LABELS,
 )
+COUNTER_LOSSES = Series(
+    "droptop_counter_losses_total",
+    "counter",
+    "Losses kfree_skb never sees as drops, from the kernel's SNMP counters (per network "
+    "namespace) and the drivers' interface counters, counted since droptop started.",
+    ("source", "counter", "netns", "device"),
+)
+BENIGN = Series(
+    "droptop_benign_frees_total",
+    "counter",
+    "Packets in droptop_drops_total that droptop classifies as frees, not losses "
+    "(a socket's queue flushed at close, ...), by reason.",
+    ("reason", "subsys"),
+)
 REASON_INFO = Series(
     "droptop_reason_info",
     "info",
@@ -104,6 +118,8 @@ BPF_MISSED = Series(
 SERIES: tuple[Series, ...] = (
     DROPS,
     DROP_BYTES,
+    COUNTER_LOSSES,
+    BENIGN,
     REASON_INFO,
     BUILD_INFO,
     OVERFLOW,

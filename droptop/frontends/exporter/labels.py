@@ -4,10 +4,9 @@ The default label set (reason, subsys, device) is bounded by the kernel's reason
 table and the machine's interfaces. Everything else is opt-in with ``--labels``:
 comm is unbounded and, in softirq, names whatever task the interrupt hit.
 
-LABEL_GETTERS is the one place that knows where a label's value lives; issue 11
-adds real ``netns_name``, ``service``, ``cgroup`` and ``context`` fields to
-DropRow, and until then they are read with getattr (empty when absent).
-Every value passes droptop.sanitize.printable here: the exporter is a front end.
+LABEL_GETTERS is the one place that knows where a label's value lives (the
+attribution fields are in ``DropRow.who``). Every value passes
+droptop.sanitize.printable here: the exporter is a front end.
 """
 
 from __future__ import annotations
@@ -28,19 +27,9 @@ OTHER = "other"
 
 
 def _netns(row: DropRow) -> str:
-    name = getattr(row, "netns_name", None)
-    if name:
-        return name
+    if row.who.netns_name:
+        return row.who.netns_name
     return str(row.key.netns) if row.key.netns else NO_DEVICE
-
-
-def _optional(field: str) -> Callable[[DropRow], str]:
-    def get(row: DropRow) -> str:
-        value = getattr(row, field, None)
-        return "" if value is None else str(value)
-
-    get.__name__ = f"get_{field}"
-    return get
 
 
 LABEL_GETTERS: dict[str, Callable[[DropRow], str]] = {
@@ -48,10 +37,10 @@ LABEL_GETTERS: dict[str, Callable[[DropRow], str]] = {
     "subsys": lambda row: row.reason.subsys,
     "device": lambda row: row.ifname or NO_DEVICE,
     "netns": _netns,
-    "service": _optional("service"),
-    "cgroup": _optional("cgroup"),
+    "service": lambda row: row.who.service or "",
+    "cgroup": lambda row: row.who.cgroup or "",
     "comm": lambda row: row.key.comm,
-    "context": _optional("context"),
+    "context": lambda row: row.who.context,
 }
 """Label name -> value for a row (raw; clean() makes it safe). location is per Location,
 not per row: see strip_offset()."""

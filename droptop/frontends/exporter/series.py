@@ -144,7 +144,7 @@ class SeriesBook:
 
     def add(self, snap: Snapshot) -> None:
         """Credit the increases since the previous snapshot."""
-        resets = getattr(snap, "resets", None)
+        resets = snap.resets
         if resets != self._resets:
             if self._resets is not None:
                 for st in self._rows.values():
@@ -156,6 +156,8 @@ class SeriesBook:
         fresh: list[Labels] = []
         rows = self._rows
         for row in snap.rows:
+            if row.source != "kfree_skb":  # counter rows have a family of their own
+                continue
             st = rows.get(row.key)
             if st is None:
                 st = rows[row.key] = _RowState()

@@ -14,7 +14,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from droptop import __version__
 from droptop.frontends.exporter import catalog
@@ -85,6 +85,8 @@ class Exporter:
         self._bpf_ns = _Monotonic()
         self._bpf_runs = _Monotonic()
         self._bpf_missed = _Monotonic()
+        self._counter_rows: dict[tuple[str, ...], _Monotonic] = {}
+        self._benign: dict[tuple[str, str], tuple[dict[object, int], _Monotonic]] = {}
         self._reason_table: tuple[Reason, ...] | None = None
         self._reason_family: Metric | None = None
         self._state = ExportState(self._book.view(), self._families(None, None))
@@ -146,17 +148,54 @@ class Exporter:
             gauge(catalog.MAP_CAPACITY, snap.map_capacity),
             gauge(catalog.LAST_POLL, snap.time),
             counter(catalog.BPF_MISSED, self._bpf_missed.feed(snap.bpf_missed)),
+            self._counter_losses(snap),
+            self._benign_frees(snap),
         ]
         if poll_seconds is not None:
             fams.append(gauge(catalog.POLL_DURATION, poll_seconds))
         if snap.bpf_ns_per_drop is not None:
             fams.append(gauge(catalog.BPF_SECONDS_PER_DROP, snap.bpf_ns_per_drop / 1e9))
-        run_ns = getattr(snap, "bpf_run_ns", None)
-        run_count = getattr(snap, "bpf_run_count", None)
-        if run_ns is not None and run_count is not None:
-            fams.append(counter(catalog.BPF_RUN_SECONDS, self._bpf_ns.feed(run_ns) / 1e9))
-            fams.append(counter(catalog.BPF_RUNS, self._bpf_runs.feed(run_count)))
+        if snap.bpf_run_ns is not None and snap.bpf_run_count is not None:
+            fams.append(counter(catalog.BPF_RUN_SECONDS, self._bpf_ns.feed(snap.bpf_run_ns) / 1e9))
+            fams.append(counter(catalog.BPF_RUNS, self._bpf_runs.feed(snap.bpf_run_count)))
         return tuple(fams)
+
+    def _counter_losses(self, snap: Snapshot) -> Metric:
+        """Counter rows: one series per (source, counter, netns, device); bounded by the
+        counter table, the namespaces read (collector/counter_rows.MAX_NETNS) and devices."""
+        fam = CounterMetricFamily(
+            catalog.COUNTER_LOSSES.name[: -len("_total")],
+            catalog.COUNTER_LOSSES.help,
+            labels=catalog.COUNTER_LOSSES.labels,
+        )
+        for row in snap.rows:
+            if row.source != "counter":
+                continue
+            netns = row.who.netns_name or str(row.key.netns)
+            labels = tuple(
+                clean(v) for v in (row.reason.subsys, row.reason.name, netns, row.ifname or "none")
+            )
+            mono = self._counter_rows.setdefault(labels, _Monotonic())
+            mono.feed(row.packets)
+        for labels, mono in self._counter_rows.items():  # a vanished row keeps its series
+            fam.add_metric(labels, mono.value)
+        return fam
+
+    def _benign_frees(self, snap: Snapshot) -> Metric:
+        """Benign rows' packets per reason, monotonic like every counter here."""
+        fam = CounterMetricFamily(
+            catalog.BENIGN.name[: -len("_total")], catalog.BENIGN.help, labels=catalog.BENIGN.labels
+        )
+        for row in snap.rows:
+            if row.benign is None or row.source != "kfree_skb":
+                continue
+            labels = (clean(row.reason.name), clean(row.reason.subsys))
+            per_row, mono = self._benign.setdefault(labels, ({}, _Monotonic()))
+            per_row[row.key] = row.packets
+            mono.feed(sum(per_row.values()))
+        for labels, (_, mono) in self._benign.items():
+            fam.add_metric(labels, mono.value)
+        return fam
 
     def _state_folded(self) -> int:
         return self._book.view().folded
