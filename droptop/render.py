@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from droptop.model import Snapshot
-from droptop.sanitize import printable
+from droptop.sanitize import printable, spreadsheet_cell
 from droptop.snapshot_file import to_json, write_atomic
 from droptop.units import comm_label, human_count, ifname_label, reason_label
 
@@ -43,6 +43,8 @@ def format_for_path(path: str | os.PathLike, default: str = "json") -> str:
 
 
 def to_csv(snap: Snapshot, *, header: bool = True) -> str:
+    """One line per row. Text cells go through `spreadsheet_cell` (escapes, no formulas);
+    the numeric cells are droptop's own numbers and are written as numbers."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     if header:
@@ -51,13 +53,13 @@ def to_csv(snap: Snapshot, *, header: bool = True) -> str:
         w.writerow(
             (
                 f"{snap.time:.3f}",
-                r.reason.name,
+                spreadsheet_cell(r.reason.name),
                 r.reason.raw,
-                r.reason.subsys,
-                printable(r.key.comm),
+                spreadsheet_cell(r.reason.subsys),
+                spreadsheet_cell(r.key.comm),
                 int(r.key.kernel_context),
                 r.key.ifindex,
-                printable(r.ifname),
+                spreadsheet_cell(r.ifname),
                 r.key.netns,
                 r.packets,
                 r.bytes,

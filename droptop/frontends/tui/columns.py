@@ -25,6 +25,7 @@ from droptop.frontends.tui.format import (
     spark,
 )
 from droptop.model import DropRow, Snapshot
+from droptop.sanitize import printable
 
 CELL_PADDING = 1
 """Blank cells on each side of every table cell."""
@@ -194,7 +195,11 @@ def cell(
     new: bool,
     color: bool = True,
 ) -> Text:
-    """One cell as Text (never markup). New rows are bold green *and* marked with +."""
+    """One cell as Text (never markup). New rows are bold green *and* marked with +.
+
+    Every text from the row (reason, subsystem, comm, interface) passes `printable`
+    here: this is the table's only way from a row to the screen.
+    """
     key = spec.key
     style = (NEW_STYLE if color else "bold") if new else ""
     if key == "rate":
@@ -209,9 +214,9 @@ def cell(
         total = snap.total_packets
         text = f"{100.0 * row.packets / total:.1f}%" if total > 0 else "-"
     elif key == "reason":
-        text = f"{NEW_MARK}{row.reason.name}" if new else reason_label(row)
+        text = f"{NEW_MARK}{reason_label(row)}" if new else reason_label(row)
     elif key == "subsys":
-        text = row.reason.subsys
+        text = printable(row.reason.subsys)
     elif key == "comm":
         text = comm_label(row.key)
     elif key == "if":

@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.widgets import Input, Label
 
 from droptop.filtering import Filter, FilterError, parse_filter
+from droptop.sanitize import printable
 
 
 class FilterBar(Horizontal):
@@ -98,7 +99,8 @@ class FilterBar(Horizontal):
             label.update("")
         else:
             # the status line still says which filter is in force
-            label.update(Text(f"✗ {error}", no_wrap=True))
+            # the error quotes the text, which may have been pasted from anywhere
+            label.update(Text(f"✗ {printable(error)}", no_wrap=True))
 
     @on(Input.Changed, "#filter-input")
     def _changed(self, event: Input.Changed) -> None:

@@ -7,6 +7,7 @@ a Text object, never markup, a comm like "[red]x" is shown literally.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -45,15 +46,16 @@ def spark(values: Sequence[float], width: int, *, peak: float | None = None) -> 
     """The last `width` values as block characters; zero is blank, any drop is visible.
 
     Scaled to `peak` (default: the largest value shown), right-aligned so the
-    newest sample is always in the last column.
+    newest sample is always in the last column. A non-finite value (a hand-made
+    snapshot) is drawn as zero rather than raising in the middle of a redraw.
     """
     if width <= 0:
         return ""
-    vals = list(values)[-width:]
+    vals = [v if math.isfinite(v) else 0.0 for v in list(values)[-width:]]
     top = peak if peak is not None else max(vals, default=0.0)
     out = []
     for v in vals:
-        if v <= 0 or top <= 0:
+        if v <= 0 or not 0 < top < math.inf:  # NaN and infinite peaks draw nothing
             out.append(" ")
         else:
             idx = min(len(SPARK_BARS) - 1, int(v / top * (len(SPARK_BARS) - 1) + 0.5))

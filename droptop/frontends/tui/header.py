@@ -71,10 +71,12 @@ class HeaderBar(Widget):
         if snap.source == "replay":
             t.append("REPLAY ", "bold reverse")
             t.append_text(safe(snap.hostname, "bold"))
-            t.append(f" {snap.kernel}  taken {date_clock(snap.time)}")
+            t.append_text(safe(f" {snap.kernel}"))
+            t.append(f"  taken {date_clock(snap.time)}")
         else:
             t.append_text(safe(snap.hostname, "bold"))
-            t.append(f" {snap.kernel}  {clock(snap.time)}")
+            t.append_text(safe(f" {snap.kernel}"))
+            t.append(f"  {clock(snap.time)}")
             t.append(f"  every {self.interval:g}s")
         u = self.usage
         if u is not None:
