@@ -16,7 +16,7 @@ from pathlib import Path
 from droptop.model import Snapshot
 from droptop.sanitize import printable, spreadsheet_cell
 from droptop.snapshot_file import to_json, write_atomic
-from droptop.units import comm_label, human_count, ifname_label, reason_label
+from droptop.units import human_count, ifname_label, reason_label, row_netns_label, task_label
 
 FORMATS = ("text", "json", "csv")
 
@@ -33,6 +33,11 @@ CSV_FIELDS = (
     "packets",
     "bytes",
     "rate",
+    "netns_name",
+    "context",
+    "service",
+    "origin",
+    "benign",
 )
 
 
@@ -64,6 +69,11 @@ def to_csv(snap: Snapshot, *, header: bool = True) -> str:
                 r.packets,
                 r.bytes,
                 f"{r.rate:.3f}",
+                spreadsheet_cell(r.who.netns_name),
+                spreadsheet_cell(r.who.context),
+                spreadsheet_cell(r.who.service or ""),
+                r.source,
+                spreadsheet_cell(r.benign or ""),
             )
         )
     return buf.getvalue()
@@ -79,17 +89,26 @@ def to_text(snap: Snapshot, *, width: int = 80, limit: int | None = None) -> str
     if snap.overflow_packets:
         head += f"  OVERFLOW {snap.overflow_packets}"
     lines = [printable(head)[:width]]
-    fixed = 7 + 1 + 8 + 1 + 16 + 1 + 10 + 1  # rate, total, comm, ifname + spaces
+    rows = snap.rows if limit is None else snap.rows[:limit]
+    # NETNS (by name) only where it tells rows apart, and where there is room for it.
+    netns = [row_netns_label(r) for r in rows]
+    netns_w = 10 if width >= 80 and len(set(netns)) > 1 else 0
+    fixed = 7 + 1 + 8 + 1 + 16 + 1 + 10 + 1 + (netns_w + 1 if netns_w else 0)
     reason_w = max(12, width - fixed)
     lines.append(
         f"{'RATE/s':>7} {'TOTAL':>8} {'REASON':<{reason_w}.{reason_w}} {'COMM':<16} {'IF':<10}"
+        + (f" {'NETNS':<{netns_w}}" if netns_w else "")
     )
-    rows = snap.rows if limit is None else snap.rows[:limit]
-    for r in rows:
-        reason = reason_label(r, with_subsys=True)
+    for r, ns in zip(rows, netns):
+        # A mark says what a row is when it is not a plain loss: # a loss counter (not
+        # kfree_skb), ~ a free that is not a loss (see --hide-benign).
+        counter = r.source == "counter"
+        mark = "#" if counter else "~" if r.benign else ""
+        reason = mark + reason_label(r, with_subsys=not counter)
         lines.append(
             f"{human_count(r.rate):>7} {human_count(r.packets):>8} "
-            f"{reason:<{reason_w}.{reason_w}} {comm_label(r.key):<16.16} {ifname_label(r):<10.10}"
+            f"{reason:<{reason_w}.{reason_w}} {task_label(r):<16.16} {ifname_label(r):<10.10}"
+            + (f" {ns:<{netns_w}.{netns_w}}" if netns_w else "")
         )
     return "\n".join(line.rstrip() for line in lines) + "\n"
 

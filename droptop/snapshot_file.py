@@ -18,30 +18,52 @@ from typing import Any, NoReturn
 
 from droptop.errors import DroptopError
 from droptop.model import (
+    Attribution,
     DropKey,
     DropRow,
     Location,
     NicRates,
+    PacketSample,
     Reason,
     Snapshot,
+    SocketOwner,
     StackSample,
 )
+from droptop.packets.decode import decode_cached, sample_record
 from droptop.sanitize import printable
 
 SNAPSHOT_VERSION = 1
 
 
 def row_to_dict(row: DropRow, *, full: bool = False, poll: int = 0) -> dict[str, Any]:
+    counter = row.source == "counter"
+    who = row.who
+    socket = who.socket
     d: dict[str, Any] = {
         "reason": row.reason.name,
-        "raw": row.reason.raw,
+        "raw": None if counter else row.reason.raw,
         "subsys": row.reason.subsys,
         "source": row.reason.source,
+        "origin": row.source,
+        "counter": row.key.counter or None,
         "comm": row.key.comm,
-        "kernel_context": row.key.kernel_context,
+        # True when the task in comm did not make the drop (interrupted, or kernel work).
+        "kernel_context": (not who.blames_task) if who.context else row.key.kernel_context,
+        "kthread": row.key.kernel_context,  # the kernel's flag: the idle task or a kthread
+        "context": who.context,
+        "service": who.service,
+        "cgroup": who.cgroup,
+        "netns_name": who.netns_name,
+        "socket": None
+        if socket is None
+        else {"inode": socket.inode, "pid": socket.pid, "comm": socket.comm},
+        "benign": row.benign,
         "ifindex": row.key.ifindex,
         "ifname": row.ifname,
         "netns": row.key.netns,
+        "irq": row.key.irq,
+        "sock_ino": row.key.sock_ino,
+        "cgroup_id": row.key.cgroup_id,
         "packets": row.packets,
         "bytes": row.bytes,
         "rate": round(row.rate, 3),
@@ -52,6 +74,7 @@ def row_to_dict(row: DropRow, *, full: bool = False, poll: int = 0) -> dict[str,
         d["history"] = [round(h, 3) for h in row.history_at(poll)]
         d["locations"] = [{"symbol": loc.symbol, "packets": loc.packets} for loc in row.locations]
         d["stacks"] = [{"count": s.count, "frames": list(s.frames)} for s in row.stacks]
+        d["samples"] = [sample_record(s, decode_cached(s)) for s in row.samples]
     return d
 
 
@@ -159,6 +182,12 @@ MAX_LEN: dict[str, int] = {
     "note": 1024,
     "hostname": 256,  # HOST_NAME_MAX is 64
     "kernel": 256,  # a release string is at most 64
+    "context": 32,  # softirq-inline and the like
+    "service": 256,  # a systemd unit name is at most 255
+    "cgroup": 4096,  # PATH_MAX
+    "netns_name": 320,  # an `ip netns` name (NAME_MAX) or "pid N (comm)"
+    "benign": 1024,
+    "hex": 2 * (32 + 256),  # the MAC header and at most 256 copied bytes, as hex
 }
 """Longest string accepted per field, in characters. Longer is refused, not cut:
 a 10 MB comm once froze the drill-down for 30 s."""
@@ -171,6 +200,8 @@ MAX_FRAMES_PER_STACK = 256
 MAX_LOCATIONS_PER_ROW = 4096
 MAX_HISTORY = 3600
 """Entries in a rate history (droptop keeps 60)."""
+MAX_SAMPLES_PER_ROW = 64
+"""The kernel keeps 8 a row; a merged row may carry a few more."""
 MAX_NOTES = 256
 MAX_REASONS = 2**16
 MAX_INTERFACES = 4096
@@ -330,17 +361,77 @@ def _nic_from_dict(d: dict[str, Any], where: str) -> NicRates:
     )
 
 
+def _optional_str(d: dict[str, Any], key: str, where: str, kind: str) -> str | None:
+    v = d.get(key)
+    return None if v is None else _text(v, _at(where, key), MAX_LEN[kind])
+
+
+def _socket(v: Any, where: str) -> SocketOwner | None:
+    if v is None:
+        return None
+    s = _object(v, where)
+    pid = s.get("pid")
+    return SocketOwner(
+        _int(s, "inode", where),
+        None if pid is None else _count(pid, _at(where, "pid")),
+        _optional_str(s, "comm", where, "comm"),
+    )
+
+
+def _sample(v: Any, where: str) -> PacketSample:
+    """A sample back from its JSON record: the copied bytes are `hex` (MAC header first)."""
+    s = _object(v, where)
+    raw_hex = _str(s, "hex", where, "hex")
+    try:
+        data = bytes.fromhex(raw_hex)
+    except ValueError:
+        _fail(_at(where, "hex"), "hex digits", raw_hex)
+    mac_len = _int(s, "mac_len", where, 0)
+    if mac_len > len(data):
+        _fail(_at(where, "mac_len"), f"at most {len(data)} (the bytes in hex)", mac_len)
+    return PacketSample(
+        time=_time(s, "time", where, 0.0),
+        ifindex=_int(s, "ifindex", where, 0),
+        ifname=_str(s, "ifname", where, "ifname", ""),
+        netns=_int(s, "netns", where, 0),
+        protocol=_int(s, "protocol", where, 0),
+        length=_int(s, "len", where, len(data) - mac_len),
+        mac=data[:mac_len],
+        network=data[mac_len:],
+        link_type=_int(s, "link_type", where, 0),
+    )
+
+
 def _row_from_dict(r: dict[str, Any], where: str, poll: int) -> DropRow:
+    origin = _str(r, "origin", where, "source", "kfree_skb")
+    if origin not in ("kfree_skb", "counter"):
+        _fail(_at(where, "origin"), "kfree_skb or counter", origin)
+    counter = origin == "counter"
+    kernel_context = _bool(r, "kernel_context", where, False)
     key = DropKey(
-        raw_reason=_int(r, "raw", where),
+        raw_reason=-1 if counter else _int(r, "raw", where),
         comm=_str(r, "comm", where, "comm"),
-        kernel_context=_bool(r, "kernel_context", where, False),
+        kernel_context=_bool(r, "kthread", where, kernel_context),
         ifindex=_int(r, "ifindex", where, 0),
         netns=_int(r, "netns", where, 0),
+        irq=_bool(r, "irq", where, False),
+        sock_ino=_int(r, "sock_ino", where, 0),
+        cgroup_id=_int(r, "cgroup_id", where, 0),
+        counter=_optional_str(r, "counter", where, "reason") or "",
+    )
+    context = _str(r, "context", where, "context", "")
+    who = Attribution(
+        context=context,
+        blames_task=not kernel_context,
+        service=_optional_str(r, "service", where, "service"),
+        cgroup=_optional_str(r, "cgroup", where, "cgroup"),
+        netns_name=_str(r, "netns_name", where, "netns_name", ""),
+        socket=_socket(r.get("socket"), _at(where, "socket")),
     )
     history = _list(r, "history", where, MAX_HISTORY)
     locations = _list(r, "locations", where, MAX_LOCATIONS_PER_ROW)
     stacks = _list(r, "stacks", where, MAX_STACKS_PER_ROW)
+    samples = _list(r, "samples", where, MAX_SAMPLES_PER_ROW)
     return DropRow(
         key=key,
         reason=Reason(
@@ -359,6 +450,10 @@ def _row_from_dict(r: dict[str, Any], where: str, poll: int) -> DropRow:
         locations=tuple(_location(x, f"{where}.locations[{i}]") for i, x in enumerate(locations)),
         stacks=tuple(_stack(s, f"{where}.stacks[{i}]") for i, s in enumerate(stacks)),
         first_seen=_time(r, "first_seen", where, 0.0),
+        who=who,
+        source=origin,
+        benign=_optional_str(r, "benign", where, "benign"),
+        samples=tuple(_sample(s, f"{where}.samples[{i}]") for i, s in enumerate(samples)),
     )
 
 

@@ -46,6 +46,21 @@ def comm_label(key: DropKey) -> str:
     return f"[{comm}]" if key.kernel_context else comm
 
 
+def task_label(row: DropRow) -> str:
+    """comm as a row shows it: in brackets when that task did not make the drop (kernel
+    context, or interrupted: softirq at interrupt exit); "-" for a counter row."""
+    if row.source == "counter":
+        return "-"
+    if row.who.context and not row.who.blames_task and not row.key.kernel_context:
+        return f"[{printable(row.key.comm)}]"
+    return comm_label(row.key)
+
+
+def row_netns_label(row: DropRow) -> str:
+    """The row's network namespace by name (host, an `ip netns` name, pid N (comm))."""
+    return printable(row.who.netns_name) if row.who.netns_name else netns_label(row.key.netns)
+
+
 def ifname_label(row: DropRow) -> str:
     """The interface name captured in the kernel; `#ifindex` when it had none; `-` for no device."""
     if row.ifname:

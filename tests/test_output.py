@@ -122,3 +122,32 @@ def test_human_count():
         "1.2M",
         "2.5G",
     ]
+
+
+def test_text_names_namespaces_and_marks_counters_and_benign_rows():
+    import dataclasses
+
+    from droptop.model import Attribution, Reason
+
+    blue = dataclasses.replace(
+        row(comm="curl"), who=Attribution(context="process", netns_name="blue")
+    )
+    host = dataclasses.replace(
+        row(comm="nginx"),
+        who=Attribution(context="softirq-irq", blames_task=False, netns_name="host"),
+        benign="queue purge",
+    )
+    ctr = dataclasses.replace(
+        row(comm=""), source="counter", reason=Reason(-1, "TcpExt:ListenOverflows", "snmp", "c")
+    )
+    text = render.to_text(snapshot(blue, host, ctr))
+    lines = text.splitlines()
+    assert "NETNS" in lines[1]
+    (b,) = [ln for ln in lines if " curl " in ln]
+    assert b.rstrip().endswith("blue")
+    (h,) = [ln for ln in lines if "[nginx]" in ln]  # interrupted, not the culprit
+    assert "~NO_SOCKET" in h and h.rstrip().endswith("host")
+    assert any("#TcpExt:ListenOverflows" in ln for ln in lines)
+    assert all(len(ln) <= 80 for ln in lines)
+    # One namespace only: no column for it.
+    assert "NETNS" not in render.to_text(snapshot(row())).splitlines()[1]

@@ -256,7 +256,7 @@ def test_hostile_values_in_messages_are_escaped_and_short(tmp_path):
 
 def test_counts_of_rows_are_limited(tmp_path, monkeypatch):
     monkeypatch.setattr(snapshot_file, "MAX_ROWS", 2)
-    assert "rows: more than 2 entries (3)" in error_of(write(tmp_path, mutated()))
+    assert "rows: more than 2 entries (5)" in error_of(write(tmp_path, mutated()))
 
 
 def test_snapshot_from_dict_raises_only_droptop_errors():
