@@ -184,3 +184,36 @@ def test_closing_a_udp_socket_with_queued_datagrams_is_benign(bpf_collector):
         m = classify(r.reason.name, [loc.symbol for loc in r.locations])
         assert m is not None, (r.reason.name, r.locations)
         assert m.entry.location == "udp_destruct_common"
+        assert r.benign == m.why  # the collector marks the row itself
+    # Hiding benign rows hides them from the view, never from the totals.
+    from droptop.filtering import Selection
+
+    shown = Selection(hide_benign=True).apply(snap)
+    assert not any(r.benign for r in shown.rows)
+    assert shown.total_packets == snap.total_packets and shown.total_rate == snap.total_rate
+
+
+def test_driver_counter_row_appears_in_the_collector_with_its_rate(bpf_collector):
+    """The same dead-peer veth, seen through droptop's own snapshot: a counter row."""
+    with netns("dt-dc") as (name, _pid):
+        inode = os.stat(f"/run/netns/{name}").st_ino
+        sh("ip", "-n", name, "link", "add", "dta", "type", "veth", "peer", "name", "dtb")
+        sh("ip", "-n", name, "link", "set", "dta", "up")
+        bpf_collector.attributor.netns.rescan()  # find the new netns now, not within 1 s
+        bpf_collector.poll()  # the baseline of its counters
+        t0 = time.monotonic()
+        in_ns(name, SEND_ON_DEAD_VETH)
+        time.sleep(0.3)
+        snap = bpf_collector.poll()
+        elapsed = time.monotonic() - t0
+    rows = [
+        r
+        for r in snap.rows
+        if r.source == "counter" and r.key.netns == inode and r.ifname == "dta"
+    ]
+    (row,) = [r for r in rows if r.reason.name == "tx_dropped"]
+    assert row.packets == 13 and row.reason.subsys == "driver"
+    assert row.key.counter == "driver:tx_dropped" and row.who.netns_name == name
+    # The rate is the delta over the collector's own poll interval, which spans the sends.
+    assert row.rate == pytest.approx(13 / snap.interval)
+    assert 0.3 <= snap.interval <= elapsed + 0.5
