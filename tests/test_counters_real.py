@@ -215,5 +215,5 @@ def test_driver_counter_row_appears_in_the_collector_with_its_rate(bpf_collector
     assert row.packets == 13 and row.reason.subsys == "driver"
     assert row.key.counter == "driver:tx_dropped" and row.who.netns_name == name
     # The rate is the delta over the collector's own poll interval, which spans the sends.
-    assert row.rate == pytest.approx(13 / snap.interval)
+    assert row.rate == pytest.approx(13 / snap.interval, rel=0.01)  # its own clock read
     assert 0.3 <= snap.interval <= elapsed + 0.5
