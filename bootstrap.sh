@@ -24,6 +24,11 @@ fi
 # --- apt packages ------------------------------------------------------------
 arch="$(dpkg --print-architecture)"
 want=(python3-bpfcc python3-venv python3-pip nftables iproute2 bpftool)
+if [ "$mode" = test ]; then
+    # The tests check droptop against real peers: Prometheus scrapes it (and promtool
+    # checks its rules), tcpdump and tshark read its pcapng.
+    want+=(prometheus tcpdump tshark)
+fi
 headers_pkg=""
 if [ ! -d "/lib/modules/$(uname -r)/build/include" ] && ! ls -d /usr/src/linux-headers-* >/dev/null 2>&1; then
     headers_pkg="want"
