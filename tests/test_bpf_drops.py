@@ -148,40 +148,36 @@ def test_two_namespaces_same_ifindex_and_deleted_veth(bpf_collector):
 
         # A netns inode is reused once its namespace is gone: rows that an earlier test's
         # namespace left under the same number are the baseline, not this test's drops.
-        before = {
-            i: sum(r.packets for r in rows) for i, rows in by_ns(bpf_collector.poll()).items()
-        }
+        old = {r.key: r.packets for rows in by_ns(bpf_collector.poll()).values() for r in rows}
         for t, n in zip(targets, counts):
             dropgen.spawn("udp", n, comm=comm, netns=sender, addr=t.addr)
 
-        def new(s: Snapshot, inode: int) -> list[DropRow]:
-            return [
-                r for r in by_ns(s).get(inode, ()) if r.key.comm == comm or r.key.kernel_context
-            ]
+        def mine(s: Snapshot, inode: int) -> list[DropRow]:
+            """This test's rows in the namespace: those that grew since the baseline."""
+            return [r for r in by_ns(s).get(inode, ()) if r.packets > old.get(r.key, 0)]
 
-        def complete(s: Snapshot) -> bool:
-            got = by_ns(s)
-            return all(
-                sum(r.packets for r in got.get(i, ())) - before.get(i, 0) >= n
-                for i, n in zip(inodes, counts)
-            )
+        def added(rows: list[DropRow]) -> int:
+            return sum(r.packets - old.get(r.key, 0) for r in rows)
 
-        snap = wait_for(bpf_collector.poll, complete)
-        got = by_ns(snap)
+        snap = wait_for(
+            bpf_collector.poll,
+            lambda s: all(added(mine(s, i)) >= n for i, n in zip(inodes, counts)),
+        )
         for t, inode, n in zip(targets, inodes, counts):
-            rows = got[inode]
-            assert sum(r.packets for r in rows) - before.get(inode, 0) == n
+            rows = mine(snap, inode)
+            assert added(rows) == n
             assert {r.ifname for r in rows} == {t.ifname}
             assert {r.key.ifindex for r in rows} == {t.ifindex}
             # The softirq runs either in the sender's syscall or in ksoftirqd.
             assert all(r.key.comm == comm or r.key.kernel_context for r in rows)
 
         # Delete the first receiver's interface mid-run: its rows keep their name.
+        keys = {r.key for r in mine(snap, inodes[0])}
         dropgen.run(["ip", "-n", targets[0].netns, "link", "del", targets[0].ifname])
         assert not os.path.exists(f"/sys/class/net/{targets[0].ifname}")
-        after = by_ns(bpf_collector.poll())
-        assert {r.ifname for r in after[inodes[0]]} == {targets[0].ifname}
-        assert sum(r.packets for r in after[inodes[0]]) == counts[0]
+        after = [r for r in bpf_collector.poll().rows if r.key in keys]
+        assert {r.ifname for r in after} == {targets[0].ifname}
+        assert added(after) == counts[0]
 
 
 def test_every_run_is_counted_even_when_the_map_is_full():
