@@ -48,12 +48,12 @@ def comm_label(key: DropKey) -> str:
 
 def task_label(row: DropRow) -> str:
     """comm as a row shows it: in brackets when that task did not make the drop (kernel
-    context, or interrupted: softirq at interrupt exit); "-" for a counter row."""
+    context, or only interrupted: softirq at interrupt exit); "-" for a counter row."""
     if row.source == "counter":
         return "-"
-    if row.who.context and not row.who.blames_task and not row.key.kernel_context:
+    if row.key.kernel_context or not row.who.blames_task:
         return f"[{printable(row.key.comm)}]"
-    return comm_label(row.key)
+    return printable(row.key.comm)
 
 
 def row_netns_label(row: DropRow) -> str:

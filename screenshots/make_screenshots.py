@@ -7,9 +7,14 @@
 Real mode loads droptop's BPF program (KernelCollector), starts the drop generator
 (`python -m droptop.dropgen`) in the background: a steady UDP stream to a closed
 port, repeated nftables drop bursts, TCP SYNs to a closed port and UDP into a veth
-namespace, each under its own comm. It lets the app collect for a few seconds,
-then drives it with Textual's pilot and writes table.svg, filter.svg,
-drilldown.svg, help.svg and ifaces.svg.
+namespace, each under its own comm; and, for the counter and benign rows, a
+`listen(1)` socket flooded with connects in a netns of its own (a
+TcpExt:ListenOverflows counter row: the SYNs are freed with consume_skb, never as
+drops) and UDP sockets closed with datagrams still queued (a benign NOT_SPECIFIED
+row at udp_destruct_common). It lets the app collect for a few seconds, then drives
+it with Textual's pilot and writes table.svg, filter.svg, drilldown.svg and
+drilldown_samples.svg (the UDP row, then scrolled to its sampled packets and the
+flows among them), help.svg and ifaces.svg.
 Whatever else the machine drops meanwhile shows up too: that is the point.
 
 To look at an SVG as a PNG: rsvg-convert table.svg -o table.png
@@ -43,6 +48,38 @@ UDP_COMM = "dropgen-udp"
 NFT_COMM = "dropgen-nft"
 TCP_COMM = "dropgen-tcp"
 VETH_COMM = "dropgen-veth"
+LISTEN_NETNS = f"dtshot-{os.getpid()}"
+"""The netns of the accept-queue overflow (removed on the way out)."""
+
+LISTEN_BURST = r"""
+import socket, time
+l = socket.socket()
+l.bind(("127.0.0.1", 5555)); l.listen(1)
+cs = []
+for _ in range(10):
+    s = socket.socket(); s.setblocking(False)
+    try:
+        s.connect(("127.0.0.1", 5555))
+    except BlockingIOError:
+        pass
+    cs.append(s)
+time.sleep(1.5)  # SYN retransmits at 1 s overflow again
+"""
+"""A full accept queue (tests/test_counters_real.py): ListenOverflows moves, kfree_skb sees no
+drop."""
+
+
+def close_with_queued_datagrams(n: int = 7) -> None:
+    """A UDP socket closed with `n` datagrams unread: freed at udp_destruct_common (benign)."""
+    import socket
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(n):
+        tx.sendto(b"queued", rx.getsockname())
+    tx.close()
+    rx.close()
 
 
 def _env() -> dict[str, str]:
@@ -74,6 +111,13 @@ class DropLoad:
         self._thread = threading.Thread(target=self._bursts, daemon=True)
 
     def __enter__(self) -> DropLoad:
+        subprocess.run(["ip", "netns", "del", LISTEN_NETNS], capture_output=True)
+        subprocess.run(["ip", "netns", "add", LISTEN_NETNS], check=True)
+        subprocess.run(["ip", "-n", LISTEN_NETNS, "link", "set", "lo", "up"], check=True)
+        # A process living in it, so the collector reads its counters (and names it).
+        self.procs.append(
+            subprocess.Popen(["ip", "netns", "exec", LISTEN_NETNS, "sleep", str(self.seconds + 60)])
+        )
         rate = 300.0
         self.procs.append(
             subprocess.Popen(
@@ -93,8 +137,10 @@ class DropLoad:
                 dropgen_cmd("nft", 60, NFT_COMM),
                 dropgen_cmd("tcp", 8, TCP_COMM),
                 dropgen_cmd("veth", 25, VETH_COMM),  # its own netns and interface
-            )[n % 3]
+                ["ip", "netns", "exec", LISTEN_NETNS, sys.executable, "-c", LISTEN_BURST],
+            )[n % 4]
             subprocess.run(cmd, env=_env(), capture_output=True, check=False)
+            close_with_queued_datagrams()
             n += 1
             self._stop.wait(0.5)
 
@@ -109,6 +155,7 @@ class DropLoad:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        subprocess.run(["ip", "netns", "del", LISTEN_NETNS], capture_output=True)
 
 
 async def wait_until(pilot, done, timeout: float = 10.0) -> None:
@@ -172,6 +219,11 @@ async def shoot(app: DroptopApp, out: Path, *, fake: bool, collect_seconds: floa
                 await wait_until(pilot, lambda: screen.processes is not None)
                 await pilot.pause(0.2)
                 save(pilot, "drilldown.svg")
+                # The same row scrolled to its sampled packets and the flows among them.
+                title = screen.query_one("#drill-samples-title")
+                screen.query_one("#drill-body").scroll_to_widget(title, top=True, animate=False)
+                await pilot.pause(0.2)
+                save(pilot, "drilldown_samples.svg")
             await pilot.press("escape")
         await pilot.press("escape")  # clear the filter
 

@@ -23,11 +23,15 @@ async def busy(pilot) -> None:
     await started(pilot, POLLS)
 
 
-def cursor_to(comm: str):
+def cursor_to(comm: str | None = None, reason: str | None = None):
     async def run_before(pilot) -> None:
         await busy(pilot)
         table = pilot.app.main.table
-        key = next(r.key for r in pilot.app.latest.rows if r.key.comm == comm)
+        key = next(
+            r.key
+            for r in pilot.app.latest.rows
+            if (comm is None or r.key.comm == comm) and (reason is None or r.reason.name == reason)
+        )
         table.move_cursor(row=table.get_row_index(key))
         await pilot.pause()
 
@@ -61,6 +65,38 @@ def test_drilldown_process_row(snap_compare):
 def test_drilldown_kernel_context_row(snap_compare):
     assert snap_compare(
         make_app(), terminal_size=(80, 24), run_before=cursor_to("swapper/0"), press=["enter"]
+    )
+
+
+def test_table_benign_hidden_80x24(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=busy, press=["b"])
+
+
+def test_drilldown_samples_120x50(snap_compare):
+    """Whose drop, sampled packets, flows and the NETFILTER_DROP caveat."""
+    assert snap_compare(
+        make_app(), terminal_size=(120, 50), run_before=cursor_to("nginx"), press=["enter"]
+    )
+
+
+def test_drilldown_samples_80x24(snap_compare):
+    assert snap_compare(
+        make_app(), terminal_size=(80, 24), run_before=cursor_to("curl"), press=["enter"]
+    )
+
+
+def test_drilldown_interrupted_task_80x24(snap_compare):
+    assert snap_compare(
+        make_app(), terminal_size=(80, 24), run_before=cursor_to("ping"), press=["enter"]
+    )
+
+
+def test_drilldown_counter_row_80x24(snap_compare):
+    assert snap_compare(
+        make_app(),
+        terminal_size=(80, 24),
+        run_before=cursor_to(reason="TcpExt:ListenOverflows"),
+        press=["enter"],
     )
 
 

@@ -1,8 +1,12 @@
 """The drop table's columns: what each shows, how it sorts, and which survive a narrow terminal.
 
 Pure (Rich only, no Textual), so the layout rules are testable without an app.
-Below ~100 columns the least useful columns are left out instead of squeezing
-everything; the rate, reason and comm always stay.
+Below ~130 columns the least useful columns are left out instead of squeezing
+everything: at 80 columns the rate, reason, comm, total, service and interface stay
+(context, share, trend, netns and subsystem go, in that order, the narrower it gets);
+the rate and reason always stay. A row's kind is in text marks before its reason
+(+ new, # counter, ~ benign) and in brackets around a comm that did not make the
+drop, so nothing depends on colour.
 """
 
 from __future__ import annotations
@@ -15,14 +19,17 @@ from rich.text import Text
 
 from droptop import severity
 from droptop.frontends.tui.format import (
-    comm_label,
+    context_short,
     fit,
     human_count,
     human_rate,
     ifname_label,
-    netns_label,
     reason_label,
+    reason_marks,
+    row_netns_label,
+    service_label,
     spark,
+    task_label,
 )
 from droptop.model import DropRow, Snapshot
 from droptop.sanitize import printable
@@ -32,7 +39,6 @@ CELL_PADDING = 1
 NEW_ROW_REFRESHES = 3
 """A row that appears is marked new for this many refreshes."""
 NEW_STYLE = "bold green"
-NEW_MARK = "+"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +73,7 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec(
         "total",
         "TOTAL",
-        7,
+        6,
         3,
         lambda r: r.packets,
         True,
@@ -78,11 +84,11 @@ COLUMNS: tuple[ColumnSpec, ...] = (
         "share",
         "SHARE",
         6,
-        5,
+        7,
         lambda r: r.packets,
         True,
         True,
-        help="this row's part of all drops since start",
+        help="this row's part of all drops since start (- for counter rows: not in the total)",
     ),
     ColumnSpec(
         "reason",
@@ -91,54 +97,79 @@ COLUMNS: tuple[ColumnSpec, ...] = (
         1,
         lambda r: (r.reason.name, r.reason.raw),
         False,
-        grow=16,
-        help="the kernel's drop reason (+ marks a row that just appeared)",
+        grow=6,
+        help="the kernel's drop reason, or a counter's name; marks before it: see Marks",
     ),
     ColumnSpec(
         "subsys",
         "SUBSYS",
         11,
-        7,
+        10,
         lambda r: (r.reason.subsys, r.reason.name),
         False,
         grow=6,
-        help="subsystem that owns the reason: core, mac80211, openvswitch, ...",
+        help="subsystem that owns the reason: core, mac80211, openvswitch; snmp, driver "
+        "for counter rows",
     ),
     ColumnSpec(
         "comm",
         "COMM",
-        15,
+        13,
         2,
         lambda r: (r.key.comm, r.key.kernel_context),
         False,
-        grow=2,
-        help="task running when the packet was dropped; [brackets] = kernel context",
+        grow=4,
+        help="task running at the drop; [brackets] = it did not make the drop (kernel "
+        "context, or only interrupted); - = a counter row",
+    ),
+    ColumnSpec(
+        "ctx",
+        "CTX",
+        9,
+        6,
+        lambda r: (r.source, r.who.context),
+        False,
+        help="context: proc (own code path), inline (softirq in its own syscall), irq "
+        "(softirq at interrupt exit: the task was interrupted), ksoftirqd, kthread, "
+        "idle, hardirq, nmi; ctr = a counter row",
+    ),
+    ColumnSpec(
+        "service",
+        "SERVICE",
+        11,
+        4,
+        lambda r: (r.who.service or "", r.key.comm),
+        False,
+        grow=10,
+        help="service of the socket's or the task's cgroup: a systemd unit, docker:<id>, "
+        "pod:<uid> (- = none: a drop at interrupt exit with no socket)",
     ),
     ColumnSpec(
         "if",
         "IF",
-        8,
-        4,
+        7,
+        5,
         lambda r: (r.ifname, r.key.ifindex),
         False,
-        grow=7,
+        grow=8,
         help="interface the packet was on (- = none)",
     ),
     ColumnSpec(
         "netns",
         "NETNS",
         10,
-        8,
-        lambda r: r.key.netns,
-        True,
-        True,
-        help="network namespace inode (- = none)",
+        9,
+        lambda r: (r.who.netns_name, r.key.netns),
+        False,
+        grow=14,
+        help="network namespace: host, an `ip netns` name, pid N (comm) of a process in "
+        "it, else its inode (- = none)",
     ),
     ColumnSpec(
         "trend",
         "TREND",
         10,
-        6,
+        8,
         lambda r: (r.rate, r.packets),
         True,
         grow=50,
@@ -169,7 +200,7 @@ def layout(width: int) -> dict[str, int]:
     if spare < 0:  # tiny terminal: shrink the reason, never below 6
         widths["reason"] = max(6, widths["reason"] + spare)
         spare = 0
-    for key in ("reason", "comm", "if", "subsys", "trend"):
+    for key in ("comm", "service", "reason", "netns", "if", "subsys", "trend"):
         if key in widths and spare > 0:
             extra = min(spare, BY_KEY[key].grow)
             widths[key] += extra
@@ -197,8 +228,8 @@ def cell(
 ) -> Text:
     """One cell as Text (never markup). New rows are bold green *and* marked with +.
 
-    Every text from the row (reason, subsystem, comm, interface) passes `printable`
-    here: this is the table's only way from a row to the screen.
+    Every text from the row (reason, subsystem, comm, service, interface, netns) passes
+    `printable` here: this is the table's only way from a row to the screen.
     """
     key = spec.key
     style = (NEW_STYLE if color else "bold") if new else ""
@@ -212,17 +243,23 @@ def cell(
         text = human_count(row.packets)
     elif key == "share":
         total = snap.total_packets
-        text = f"{100.0 * row.packets / total:.1f}%" if total > 0 else "-"
+        # A counter row is not part of the drop total: no share of it.
+        counter = row.source == "counter"
+        text = f"{100.0 * row.packets / total:.1f}%" if total > 0 and not counter else "-"
     elif key == "reason":
-        text = f"{NEW_MARK}{reason_label(row)}" if new else reason_label(row)
+        text = reason_marks(row, new=new) + reason_label(row)
     elif key == "subsys":
         text = printable(row.reason.subsys)
     elif key == "comm":
-        text = comm_label(row.key)
+        text = task_label(row)
+    elif key == "ctx":
+        text = context_short(row)
+    elif key == "service":
+        text = service_label(row)
     elif key == "if":
         text = ifname_label(row)
     elif key == "netns":
-        text = netns_label(row.key.netns)
+        text = row_netns_label(row)
     elif key == "trend":
         return Text(spark(row.history_at(snap.poll), width), style="cyan" if color else "", end="")
     else:  # pragma: no cover

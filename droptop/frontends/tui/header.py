@@ -1,7 +1,7 @@
 """The three summary lines above the table: where, how much, and what it costs.
 
     droptop host kernel 12:00:05  every 1s  cpu 1.2% rss 48M
-    drops 2.3k/s !! critical ▃▅▇█▆ 1m  total 15.5k  rows 12  PAUSED
+    drops 2.3k/s !! critical ▃▅▇█▆ 1m  total 15.5k  rows 12  hidden benign: 7.0/s  PAUSED
     names btf  map 13/10240 (0%)  bpf 85 ns/drop
 
 Each line is built from parts in order of importance and cut at the widget's
@@ -50,6 +50,8 @@ class HeaderBar(Widget):
     """Display paused: the snapshot is not replaced although collection continues."""
     frozen: reactive[bool] = reactive(False)
     """Row order frozen with `o`."""
+    hidden_benign: reactive[float | None] = reactive(None)
+    """Drops/s of the benign rows hidden with `b` (None: they are shown). Totals keep them."""
 
     def render(self) -> Text:
         snap = self.snapshot
@@ -85,6 +87,8 @@ class HeaderBar(Widget):
 
     def _line_rate(self, snap: Snapshot | None, width: int) -> Text:
         flags = Text(no_wrap=True, end="")
+        if self.hidden_benign is not None:
+            flags.append(f"  hidden benign: {human_rate(self.hidden_benign)}/s")
         if self.paused:
             flags.append("  ")
             flags.append(" PAUSED ", "bold reverse")

@@ -13,7 +13,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from droptop import filtering, severity
+from droptop.attribution.context import CONTEXTS
 from droptop.frontends.tui.columns import COLUMNS
+from droptop.frontends.tui.format import CONTEXT_SHORT, CONTEXT_WORDS, MARKS
 from droptop.frontends.tui.keys import KEYS
 from droptop.sanitize import printable
 
@@ -31,8 +33,17 @@ _KEY_NAMES = {
 }
 
 FILTER_HELP = (
-    ("nginx eth0", "words match any column, case-insensitively; all must match"),
-    ("comm:nginx", "one column: " + ", ".join(filtering.TEXT_FIELDS)),
+    ("nginx eth0", "words match any of " + ", ".join(filtering.ANY_FIELDS) + "; all must match"),
+    ("comm:nginx", "one field: " + ", ".join(filtering.TEXT_FIELDS)),
+    ("service:nginx  cgroup:docker", "the socket's or task's cgroup: its service or path"),
+    ("ctx:softirq-irq  ctx:inline", "context (substring): " + ", ".join(CONTEXTS)),
+    ("netns:blue  netns:4026531840", "namespace by name or inode (exact)"),
+    ("source:counter", "counter rows only (source:kfree_skb: drops only)"),
+    (
+        "host:10.0.0.1  port:443  proto:tcp",
+        "by samples: rows with a sampled packet from/to that address or port, of that "
+        "protocol (tcp, udp, icmp, arp, ipv4, ipv6)",
+    ),
     ("!NOT_SPECIFIED", "a leading ! negates a term"),
     ("rate>100  total>=5k", "compare " + ", ".join(filtering.NUMERIC_FIELDS)),
     ('"two words"', "quotes keep spaces inside one term"),
@@ -72,6 +83,27 @@ def columns_table() -> Table:
     return t
 
 
+def marks_table() -> Table:
+    t = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, pad_edge=False)
+    t.add_column("MARK", style="bold", no_wrap=True)
+    t.add_column("MEANING")
+    for mark, meaning in MARKS:
+        t.add_row(Text(mark), Text(meaning))
+    return t
+
+
+def contexts_table() -> Table:
+    t = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, pad_edge=False)
+    t.add_column("CONTEXT", style="bold", no_wrap=True)
+    t.add_column("CTX", no_wrap=True)
+    t.add_column("MEANING")
+    for name in CONTEXTS:
+        t.add_row(
+            Text(name), Text(CONTEXT_SHORT[name]), Text(CONTEXT_WORDS[name].partition(": ")[2])
+        )
+    return t
+
+
 class HelpScreen(Screen):
     """Esc, ? or F1 go back to where you were; q still quits."""
 
@@ -99,8 +131,11 @@ class HelpScreen(Screen):
             )
             yield Static(
                 "Rows are (reason, comm, interface, netns) keys counted in the kernel at the "
-                "kfree_skb tracepoint. Comm is the task running at the drop; in brackets "
-                "it was kernel context (softirq, idle, kernel thread), not that program.",
+                "kfree_skb tracepoint, beside loss counters that kfree_skb never sees (#). "
+                "Comm is the task running at the drop; in brackets it did not make the "
+                "drop: kernel context (softirq, idle, kernel thread), or a task a softirq "
+                "only interrupted. The service and cgroup are the receiving socket's, else "
+                "the task's when the task made the drop.",
                 markup=False,
             )
             yield Static("Keys", classes="help-title")
@@ -111,6 +146,10 @@ class HelpScreen(Screen):
             yield Static(severity.legend(), markup=False)
             yield Static("Columns", classes="help-title")
             yield Static(columns_table())
+            yield Static("Marks", classes="help-title")
+            yield Static(marks_table())
+            yield Static("Contexts (CTX, ctx:)", classes="help-title")
+            yield Static(contexts_table())
             if self.notes:
                 yield Static("This run", classes="help-title")
                 yield Static(Text("\n".join(printable(n) for n in self.notes)))

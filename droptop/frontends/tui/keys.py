@@ -43,7 +43,7 @@ KEYS: tuple[Key, ...] = (
         "enter",
         "drilldown",
         "Details",
-        "details of the selected row: stacks, locations, processes",
+        "details of the row: whose drop, sampled packets and flows, stacks, processes",
         "table",
         display="⏎",
     ),
@@ -125,6 +125,14 @@ KEYS: tuple[Key, ...] = (
         "hide / show NOT_SPECIFIED rows",
         "table",
         show=False,
+    ),
+    Key(
+        "benign",
+        "b",
+        "benign",
+        "Benign",
+        "hide / show benign frees (~ rows: not losses; still in the totals)",
+        "table",
     ),
     Key("reset", "z", "reset", "Reset", "reset counters to zero (asks first)", "table", show=False),
     Key(

@@ -1,6 +1,7 @@
 """The main screen: header, optional interface panel, the drop table, filter prompt, status.
 
-It owns the view state (filter, sort, frozen order, NOT_SPECIFIED hidden) and
+It owns the view state (filter, sort, frozen order, NOT_SPECIFIED and benign
+frees hidden) and
 turns each displayed snapshot into the rows the table shows. Data flow state
 (polling, pause, interval) belongs to the app.
 """
@@ -96,6 +97,7 @@ class MainScreen(Screen):
     def show(self, snap: Snapshot) -> None:
         """Display a snapshot (the app calls this unless the display is paused)."""
         self.snapshot = snap
+        self.header.hidden_benign = self.hidden_benign_rate(snap)
         self.header.snapshot = snap
         self.query_one(InterfacePanel).snapshot = snap
         self.table.show(snap, self.visible_rows(snap))
@@ -113,6 +115,12 @@ class MainScreen(Screen):
             hide_unspecified=not self.show_not_specified,
             hide_benign=self.hide_benign,
         )
+
+    def hidden_benign_rate(self, snap: Snapshot) -> float | None:
+        """Drops/s of the benign rows `b` hides; None while they are shown."""
+        if not self.hide_benign:
+            return None
+        return sum(r.rate for r in snap.rows if r.benign is not None)
 
     def visible_rows(self, snap: Snapshot) -> list[DropRow]:
         return self.selection.rows(snap.rows)
@@ -132,6 +140,8 @@ class MainScreen(Screen):
             parts.append(f"filter: {self.filter.text}")
         if not self.show_not_specified:
             parts.append("NOT_SPECIFIED hidden")
+        if self.hide_benign:
+            parts.append("benign hidden")
         self.status.summary = "  ".join(parts)
 
     # --- actions -----------------------------------------------------------------
@@ -166,6 +176,19 @@ class MainScreen(Screen):
     def action_not_specified(self) -> None:
         self.show_not_specified = not self.show_not_specified
         self.status.say(f"{NOT_SPECIFIED} rows {'shown' if self.show_not_specified else 'hidden'}")
+        self._redisplay()
+
+    def action_benign(self) -> None:
+        """`b`: hide or show rows classified as benign frees (the totals keep them)."""
+        self.hide_benign = not self.hide_benign
+        self.status.say(
+            "benign frees hidden (still counted in the totals; b to show)"
+            if self.hide_benign
+            else "benign frees shown"
+        )
+        self.header.hidden_benign = (
+            None if self.snapshot is None else self.hidden_benign_rate(self.snapshot)
+        )
         self._redisplay()
 
     def action_interfaces(self) -> None:
