@@ -60,9 +60,11 @@ def timed_poll(col) -> tuple[float, float, bool]:
 def poll_cost(n: int, polls: int, stacks: bool, busy_polls: int) -> dict:
     common.ensure_droptop_importable()
     from droptop.collector.kernel import KernelCollector
+    from droptop.runner import tune_gc
 
     prefix = f"p{n}{'s' if stacks else 'n'}"
     with KernelCollector(stacks=stacks) as col:
+        tune_gc()  # as droptop's run modes do
         col.poll()
         keygen(n, prefix)
         t0 = time.perf_counter()

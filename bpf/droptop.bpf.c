@@ -36,9 +36,10 @@
  *
  * Attribution (whose drop it is). Each key also records whether the drop ran on
  * an interrupt stack (softirq or hardirq) rather than the task's own stack: the
- * program's frame address against [task->stack, task->stack + THREAD_SIZE). That
- * is one subtraction on the hot path, where preempt_count (a per-CPU variable
- * that needs KALLSYMS_ALL to reach) is out of reach. How softirq was entered
+ * address of the tracepoint's argument array (on the kernel stack in use) against
+ * [task->stack, task->stack + THREAD_SIZE). That is one subtraction on the hot
+ * path, where preempt_count (a per-CPU variable that needs KALLSYMS_ALL to
+ * reach) is out of reach. How softirq was entered
  * (inline in the task's syscall, or at interrupt exit) is read from the sampled
  * stacks in user space. The packet's socket (the tracepoint's rx_sk where the
  * kernel passes one, else skb->sk unless it is a timewait or request socket)
@@ -151,7 +152,7 @@ struct slot {
 	u64 location;
 	u64 jiffies;
 	u64 stack; /* task->stack of s->task */
-	u64 fp;    /* scratch: the frame address as a plain number */
+	u64 fp;    /* scratch: the context address as a plain number */
 	u32 reason;
 	u32 idx;
 	u32 irq;
@@ -391,6 +392,11 @@ static __always_inline void sample_packet(void *skb, void *dev, u32 idx, u64 pac
 	bpf_probe_read_kernel(&p->protocol, sizeof(p->protocol), skb + SKB_PROTOCOL_OFF);
 	if (dev)
 		bpf_probe_read_kernel(&p->dev_type, sizeof(p->dev_type), dev + DEV_TYPE_OFF);
+	/* A network header never set reads as 0 (alloc_skb leaves it so; only mac and
+	 * transport start as ~0): then the bytes at head are headroom nobody wrote, stale
+	 * kernel memory, so the copy starts at skb->data instead. */
+	if (sc->nh == 0)
+		sc->nh = NO_HEADER;
 	u64 start = sc->nh != NO_HEADER ? (u64)sc->head + sc->nh : (u64)sc->data;
 	/* skb->len counts from skb->data; the sample counts from the network header. */
 	p->length = sc->len + (u32)((u64)sc->data - start);
@@ -412,14 +418,17 @@ static __always_inline void sample_packet(void *skb, void *dev, u32 idx, u64 pac
 #endif
 
 /* 1 when this program runs on an interrupt stack (softirq, hardirq, NMI), 0 on
- * the task's own stack, given s->stack = task->stack. The frame address is a
- * stack pointer to the verifier; stored in the map and loaded back it is a
- * number (droptop runs with CAP_PERFMON, which allows that). */
-static __always_inline u32 on_irq_stack(struct slot *s)
+ * the task's own stack, given s->stack = task->stack. The address tested is the
+ * context's: the tracepoint's argument array, which bpf_trace_run*() keeps in
+ * its own frame on whatever kernel stack the drop runs on. Not the program's
+ * frame pointer (r10): from 6.13 the JIT gives a tracing program whose stack
+ * reaches 64 bytes a private per-CPU stack, and r10 then points there on every
+ * drop. The context is a pointer to the verifier; stored in the map and loaded
+ * back it is a number (droptop runs with CAP_PERFMON, which allows that). */
+static __always_inline u32 on_irq_stack(struct slot *s, void *ctx)
 {
 	u64 fp;
-	asm volatile("%0 = r10" : "=r"(fp));
-	*(volatile u64 *)&s->fp = fp;
+	*(volatile u64 *)&s->fp = (u64)ctx;
 	fp = *(volatile u64 *)&s->fp;
 	return fp - s->stack >= THREAD_SIZE;
 }
@@ -437,7 +446,7 @@ static __always_inline int count_drop(void *ctx, void *skb, u64 task, void *dev,
 	int hit = s->task == task && s->dev == (u64)dev && s->sk == sk &&
 		  s->location == location && s->reason == reason && s->jiffies == now;
 	if (hit)
-		hit = on_irq_stack(s) == s->irq;
+		hit = on_irq_stack(s, ctx) == s->irq;
 	if (!hit) {
 		/* Re-resolving at least once a jiffy picks up a changed comm or a
 		 * device freed and reallocated at the same address. */
@@ -450,7 +459,7 @@ static __always_inline int count_drop(void *ctx, void *skb, u64 task, void *dev,
 		s->location = location;
 		s->reason = reason;
 		s->jiffies = now;
-		s->irq = on_irq_stack(s);
+		s->irq = on_irq_stack(s, ctx);
 		s->idx = lookup_or_add_key(s);
 	}
 	u32 idx = s->idx;

@@ -95,6 +95,32 @@ def dropgen_cmd(kind: str, count: int, comm: str, rate: float = 0.0) -> list[str
     return cmd
 
 
+DEMO_UNIT = "droptop-demo.service"
+"""The cgroup the UDP stream runs in, so the SERVICE column has something to name."""
+
+
+def demo_cgroup() -> Path | None:
+    """A real cgroup v2 directory named like a systemd unit, or None without cgroup v2."""
+    from droptop.attribution.cgroups import find_cgroup2_mount
+
+    mount = find_cgroup2_mount()
+    if mount is None:
+        return None
+    path = Path(mount.path) / DEMO_UNIT
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def join_cgroup(path: Path | None):
+    """A preexec_fn that moves the child into `path` before it runs."""
+
+    def join() -> None:
+        if path is not None:
+            (path / "cgroup.procs").write_text(str(os.getpid()))
+
+    return join
+
+
 class DropLoad:
     """Background drop generators for the length of a `with` block.
 
@@ -112,6 +138,11 @@ class DropLoad:
 
     def __enter__(self) -> DropLoad:
         subprocess.run(["ip", "netns", "del", LISTEN_NETNS], capture_output=True)
+        if self.cgroup is not None:
+            try:
+                self.cgroup.rmdir()
+            except OSError:
+                pass  # a process still in it: the next run reuses it
         subprocess.run(["ip", "netns", "add", LISTEN_NETNS], check=True)
         subprocess.run(["ip", "-n", LISTEN_NETNS, "link", "set", "lo", "up"], check=True)
         # A process living in it, so the collector reads its counters (and names it).
@@ -119,9 +150,11 @@ class DropLoad:
             subprocess.Popen(["ip", "netns", "exec", LISTEN_NETNS, "sleep", str(self.seconds + 60)])
         )
         rate = 300.0
+        self.cgroup = demo_cgroup()
         self.procs.append(
             subprocess.Popen(
                 dropgen_cmd("udp", int(rate * (self.seconds + 30)), UDP_COMM, rate),
+                preexec_fn=join_cgroup(self.cgroup),
                 env=_env(),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,  # SIGINT ends it with a KeyboardInterrupt trace
@@ -156,6 +189,11 @@ class DropLoad:
                     p.kill()
                     p.wait()
         subprocess.run(["ip", "netns", "del", LISTEN_NETNS], capture_output=True)
+        if self.cgroup is not None:
+            try:
+                self.cgroup.rmdir()
+            except OSError:
+                pass  # a process still in it: the next run reuses it
 
 
 async def wait_until(pilot, done, timeout: float = 10.0) -> None:

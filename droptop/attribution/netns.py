@@ -4,6 +4,11 @@ The kernel records a netns as the inode number of its nsfs file (`ns.inum`). Nam
 first: `host` for the initial namespace (pid 1's), the `ip netns` name (a bind mount in
 /run/netns), `pid N (comm)` of the lowest pid living in it, else the inode as text. Names
 are raw (a netns file or a comm can be named anything); front ends sanitize.
+
+An inode number is reused as soon as its namespace is freed, so a cached name is only
+trusted while the file it was found through (the bind mount, or the process's ns link)
+still is that inode; otherwise the inode is looked up again (`current_name`: at once,
+once; `name`: when the rescan limit allows).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import dataclass
 MIN_RESCAN = 1.0
 """Seconds between two rescans of /run/netns and /proc caused by unknown inodes."""
 HOST = "host"
+MAX_TRIED = 4096
+"""Inodes remembered as already rescanned for; beyond it the memory is simply dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,9 @@ class NetnsNamer:
         self.min_rescan = min_rescan
         self._clock = clock
         self._info: dict[int, NetnsInfo] = {}
+        self._tried: dict[int, NetnsInfo | None] = {}
+        """inode -> the entry (None: none) that current_name's unlimited rescan already
+        failed to replace; a further rescan for it waits for the rate limit."""
         self._scanned_at: float | None = None
         self.scans = 0
         """How many rescans ran (tests check the rate limit with it)."""
@@ -120,13 +130,88 @@ class NetnsNamer:
         return out
 
     def info(self, inode: int) -> NetnsInfo | None:
+        """What is known about a namespace; a vanished one keeps its last entry.
+
+        A cached entry whose file no longer is this inode (the namespace went away, and
+        the number may be another namespace's by now) is looked up again when the rate
+        limit allows; until then the last entry stands.
+        """
         if inode == 0:
             return None
         hit = self._info.get(inode)
-        if hit is None and self._may_scan():
+        if hit is not None and (self._still(hit) or not self._may_scan()):
+            return hit
+        if self._may_scan():
             self.rescan()
             hit = self._info.get(inode)
         return hit
+
+    def current_name(self, inode: int) -> str:
+        """`name`, for a namespace a drop was just seen in (a row being attributed).
+
+        A row is named once, so a stale answer would stay for good. An unknown inode, or
+        one whose cached entry no longer checks out (its namespace is gone; the number may
+        be another namespace's by now), is looked up in /run/netns at once (a few stats),
+        then by one rescan of /proc at once for each such entry. When only the rate limit
+        stands between us and the answer, the bare inode comes back, which the attributor
+        counts as not known yet and asks again about later. An entry that a rescan could
+        not replace is a vanished namespace: it keeps its last name.
+        """
+        if inode == 0:
+            return ""
+        hit = self._info.get(inode)
+        if hit is not None and self._still(hit):
+            return hit.name
+        named = self._named(inode)
+        if named is not None:
+            self._info[inode] = info = NetnsInfo(inode, named[0], None, named[1])
+            return info.name
+        if self._tried.get(inode, False) is not hit:
+            if len(self._tried) >= MAX_TRIED:
+                self._tried.clear()
+            self.rescan()
+            fresh = self._info.get(inode)
+            if fresh is not None and fresh is not hit:
+                self._tried.pop(inode, None)
+                return fresh.name
+            self._tried[inode] = hit
+            return hit.name if hit is not None else str(inode)
+        if self._may_scan():
+            self.rescan()
+            fresh = self._info.get(inode)
+            if fresh is not None and fresh is not hit:
+                self._tried.pop(inode, None)
+                return fresh.name
+            return hit.name if hit is not None else str(inode)
+        return str(inode)
+
+    def _named(self, inode: int) -> tuple[str, str] | None:
+        """(name, path) of the `ip netns` bind mount that is this inode now, if any."""
+        for d in self.named_dirs:
+            try:
+                entries = sorted(os.scandir(d), key=lambda e: e.name)
+            except OSError:
+                continue
+            for e in entries:
+                try:
+                    if os.stat(e.path).st_ino == inode:
+                        return e.name, e.path
+                except OSError:
+                    continue
+        return None
+
+    def _still(self, info: NetnsInfo) -> bool:
+        """The entry's file still is this inode (one readlink or stat): not a stale name."""
+        if info.inode == self.host_inode:
+            return True
+        if info.path is None:
+            return False
+        try:
+            if info.path.startswith(self.proc + "/"):
+                return _ns_inode(os.readlink(info.path)) == info.inode
+            return os.stat(info.path).st_ino == info.inode
+        except OSError:
+            return False
 
     def _lives_in(self, pid: int, inode: int) -> bool:
         try:

@@ -10,6 +10,11 @@ Rules (issue 11): a row with a socket belongs to the socket's cgroup even in sof
 a row the task made itself (process context, or softirq inline in its own syscall)
 without a socket takes the task's cgroup; a drop at interrupt exit without a socket
 has no service. The named task is blamed only for its own code path.
+
+A resolver may not know an answer yet when a row is first attributed (its rate limit
+held a rescan back: a socket or cgroup made a moment ago). Such an attribution is
+incomplete: `due()` names its key again a few times, and the collector has the row
+attributed anew, so a row does not keep a bare inode or an unknown owner for good.
 """
 
 from __future__ import annotations
@@ -29,6 +34,11 @@ def context_code(key: DropKey) -> int:
     return code
 
 
+RETRIES = 5
+"""How many more times an incomplete attribution is retried (each at a stack re-read,
+STACK_REFRESH seconds apart); the resolvers' own rate limits bound what a retry costs."""
+
+
 class Attributor:
     """Resolvers plus a per-key cache. Not thread-safe: the collector's poll calls it."""
 
@@ -43,6 +53,7 @@ class Attributor:
         self.netns = netns if netns is not None else NetnsNamer()
         self.sockets = sockets if sockets is not None else SocketOwners()
         self._cache: dict[DropKey, tuple[tuple[StackSample, ...], Attribution]] = {}
+        self._retry: dict[DropKey, int] = {}
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -58,11 +69,31 @@ class Attributor:
 
     def forget(self) -> None:
         self._cache.clear()
+        self._retry.clear()
+
+    def due(self) -> frozenset[DropKey]:
+        """Keys whose attribution was incomplete and should be resolved again now (each
+        call uses up one of a key's RETRIES)."""
+        if not self._retry:
+            return frozenset()
+        keys = frozenset(self._retry)
+        for key in keys:
+            left = self._retry[key] - 1
+            if left > 0:
+                self._retry[key] = left
+            else:
+                del self._retry[key]
+        return keys
 
     def _resolve(self, key: DropKey, stacks: tuple[StackSample, ...]) -> Attribution:
-        context = ctx.classify_samples(
-            context_code(key), [(s.frames, s.count) for s in stacks], comm=key.comm
-        )
+        code = context_code(key)
+        if not key.irq and stacks:
+            # "Not on an interrupt stack" is not "process context": an interrupt that
+            # arrives in user mode runs its handler, and the softirq at its exit, on the
+            # task's own stack (x86-64 switches to the irq stack only from kernel mode).
+            # Where stacks were sampled they decide; each says how it was entered.
+            code |= ctx.CTX_UNKNOWN
+        context = ctx.classify_samples(code, [(s.frames, s.count) for s in stacks], comm=key.comm)
         blames = ctx.blames_task(context)
         socket = None
         if key.sock_ino:
@@ -75,11 +106,21 @@ class Attributor:
         cgroup = None
         if key.cgroup_id and (key.sock_ino or blames):
             cgroup = self.cgroups.path(key.cgroup_id)
+        netns_name = self.netns.current_name(key.netns)
+        incomplete = (
+            (socket is not None and socket.pid is None)
+            or (cgroup is None and bool(key.cgroup_id) and bool(key.sock_ino or blames))
+            or (bool(key.netns) and netns_name == str(key.netns))
+        )
+        if not incomplete:
+            self._retry.pop(key, None)
+        elif key not in self._retry:
+            self._retry[key] = RETRIES
         return Attribution(
             context=context,
             blames_task=blames,
             service=service_name(cgroup),
             cgroup=cgroup,
-            netns_name=self.netns.name(key.netns),
+            netns_name=netns_name,
             socket=socket,
         )
