@@ -156,6 +156,9 @@ struct slot {
 	u32 reason;
 	u32 idx;
 	u32 irq;
+#ifndef TP_BTF
+	char span[SKB_LEN_OFF - SKB_DEV_OFF + sizeof(u32)]; /* the raw tracepoint's probe read */
+#endif
 };
 
 struct stack_key {
@@ -366,12 +369,14 @@ static __always_inline void sample_stack(void *ctx, u32 idx)
 
 #ifdef WITH_SAMPLES
 /* Copy the headers of this (sampled) drop into slot pos of key idx on this CPU. */
-static __always_inline void sample_packet(void *skb, void *dev, u32 idx, u64 packets)
+static __always_inline void sample_packet(void *skb, u32 idx, u64 packets)
 {
 	u32 zero = 0;
 	struct scratch *sc = scratch.lookup(&zero);
-	if (!sc)
+	struct slot *s = cache.lookup(&zero);
+	if (!sc || !s)
 		return;
+	void *dev = (void *)s->dev;
 	struct sample *p = &sc->smp;
 	sc->skey.idx = idx;
 	sc->skey.cpu = bpf_get_smp_processor_id();
@@ -433,32 +438,92 @@ static __always_inline u32 on_irq_stack(struct slot *s, void *ctx)
 	return fp - s->stack >= THREAD_SIZE;
 }
 
-/* Count one drop. task, dev, sk and len were read by the entry point; ctx is
- * only passed on to the stack walk. */
-static __always_inline int count_drop(void *ctx, void *skb, u64 task, void *dev, u64 sk,
-				      u32 len, u64 location, u32 reason)
+#ifdef HAVE_REASON
+#define DROP_REASON(ctx) ((u32)(ctx)->args[2])
+#else
+#define DROP_REASON(ctx) 0
+#endif
+/* The receiving socket where the caller names it (6.11+); NULL otherwise. */
+#ifdef HAVE_RX_SK
+#define RX_SK(ctx) ((u64)(ctx)->args[3])
+#else
+#define RX_SK(ctx) 0
+#endif
+
+/* dev, sk and len of the dropped skb, by the attach type's means. */
+#if defined(DROPTOP_BENCH_NO_SKB)
+#define READ_SKB(skb, dev, sk, len)                                                          \
+	do {                                                                                 \
+		(void)(skb);                                                                 \
+		dev = NULL;                                                                  \
+		sk = 0;                                                                      \
+		len = 0;                                                                     \
+	} while (0)
+#elif defined(TP_BTF)
+/* Direct loads: the verifier checks each against the sk_buff BTF and the JIT emits
+ * it inline with an exception-table entry (a bad pointer reads as 0, as a probe
+ * read would), without a helper call. BPF asm because bcc's rewriter turns a C
+ * dereference of anything derived from ctx back into bpf_probe_read(). */
+#define READ_SKB(skb, dev, sk, len)                                                          \
+	do {                                                                                 \
+		asm volatile("%0 = *(u64 *)(%1 + " STR(SKB_DEV_OFF) ")" : "=r"(dev) : "r"(skb)); \
+		asm volatile("%0 = *(u32 *)(%1 + " STR(SKB_LEN_OFF) ")" : "=r"(len) : "r"(skb)); \
+		if (!sk)                                                                     \
+			asm volatile("%0 = *(u64 *)(%1 + " STR(SKB_SK_OFF) ")"               \
+				     : "=r"(sk)                                              \
+				     : "r"(skb));                                            \
+	} while (0)
+#else
+/* Probe reads into the burst cache's own span (a map value, not the stack): one
+ * helper call covers dev, sk and len. */
+#define READ_SKB(skb, dev, sk, len)                                                          \
+	do {                                                                                 \
+		bpf_probe_read_kernel(&s->span, sizeof(s->span), (skb) + SKB_DEV_OFF);       \
+		dev = *(void **)&s->span[0];                                                 \
+		len = *(u32 *)&s->span[SKB_LEN_OFF - SKB_DEV_OFF];                           \
+		if (!sk)                                                                     \
+			sk = *(u64 *)&s->span[SKB_SK_OFF - SKB_DEV_OFF];                     \
+	} while (0)
+#endif
+
+/* Count one drop. Only the task (the one helper call before it) comes in: every
+ * other value is read after the cache lookup and the jiffies read, which LLVM
+ * compiles as calls (the verifier inlines them later), so nothing the hit path
+ * uses has to survive a call in a stack slot. That keeps the program's stack
+ * under 64 bytes: from there the JIT gives a tracing program a private per-CPU
+ * stack, which every run pays for. */
+static __always_inline int count_drop(struct bpf_raw_tracepoint_args *ctx, u64 task)
 {
 	u32 zero = 0;
 	struct slot *s = cache.lookup(&zero);
 	if (!s)
 		return 0;
 	u64 now = bpf_jiffies64();
+	void *skb = (void *)ctx->args[0];
+	void *dev;
+	u64 sk = RX_SK(ctx);
+	u32 len;
+	READ_SKB(skb, dev, sk, len);
+	u64 location = ctx->args[1];
+	u32 reason = DROP_REASON(ctx);
 	int hit = s->task == task && s->dev == (u64)dev && s->sk == sk &&
 		  s->location == location && s->reason == reason && s->jiffies == now;
 	if (hit)
 		hit = on_irq_stack(s, ctx) == s->irq;
 	if (!hit) {
 		/* Re-resolving at least once a jiffy picks up a changed comm or a
-		 * device freed and reallocated at the same address. */
-		s->stack = 0;
-		bpf_probe_read_kernel(&s->stack, sizeof(s->stack),
-				      TASK_OF_TAG(task) + TASK_STACK_OFF);
+		 * device freed and reallocated at the same address. Everything goes
+		 * into the slot before the first call, so only s, ctx and len live
+		 * across the miss path's calls (in registers, not stack slots). */
 		s->task = task;
 		s->dev = (u64)dev;
 		s->sk = sk;
 		s->location = location;
 		s->reason = reason;
 		s->jiffies = now;
+		s->stack = 0;
+		bpf_probe_read_kernel(&s->stack, sizeof(s->stack),
+				      TASK_OF_TAG(s->task) + TASK_STACK_OFF);
 		s->irq = on_irq_stack(s, ctx);
 		s->idx = lookup_or_add_key(s);
 	}
@@ -479,24 +544,12 @@ static __always_inline int count_drop(void *ctx, void *skb, u64 task, void *dev,
 		sample_stack(ctx, idx);
 #endif
 #ifdef WITH_SAMPLES
-		sample_packet(skb, dev, idx, c->packets);
+		sample_packet((void *)ctx->args[0], idx, c->packets);
 #endif
 	}
 #endif
 	return 0;
 }
-
-#ifdef HAVE_REASON
-#define DROP_REASON(ctx) ((u32)(ctx)->args[2])
-#else
-#define DROP_REASON(ctx) 0
-#endif
-/* The receiving socket where the caller names it (6.11+); NULL otherwise. */
-#ifdef HAVE_RX_SK
-#define RX_SK(ctx) ((u64)(ctx)->args[3])
-#else
-#define RX_SK(ctx) 0
-#endif
 
 #ifdef TP_BTF
 /* Not a bcc probe name on purpose: bcc compiles it but leaves loading and
@@ -505,68 +558,26 @@ static __always_inline int count_drop(void *ctx, void *skb, u64 task, void *dev,
  * the tracepoint's arguments as u64s, the same layout as a raw tracepoint's. */
 int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 {
-	/* The task first: the hot path's only helper call, so nothing read before
-	 * it has to survive it in a stack slot. */
+	/* The task first: the hot path's only real helper call. */
 	u64 task = CURRENT_TASK_TAG();
-	void *skb = (void *)ctx->args[0];
-	void *dev;
-	u64 sk = 0;
-	u32 len;
-
-	/* Direct loads: the verifier checks each against the sk_buff BTF and the
-	 * JIT emits it inline with an exception-table entry (a bad pointer reads
-	 * as 0, as a probe read would), without a helper call. BPF asm because
-	 * bcc's rewriter turns a C dereference of anything derived from ctx back
-	 * into bpf_probe_read(). */
 #if defined(DROPTOP_BENCH_EMPTY)
 	return 0;
 #elif defined(DROPTOP_BENCH_EMPTY_TASK)
 	return task == 1;
-#elif defined(DROPTOP_BENCH_NO_SKB)
-	dev = NULL;
-	len = 0;
-	(void)skb;
 #else
-	asm volatile("%0 = *(u64 *)(%1 + " STR(SKB_DEV_OFF) ")" : "=r"(dev) : "r"(skb));
-	asm volatile("%0 = *(u32 *)(%1 + " STR(SKB_LEN_OFF) ")" : "=r"(len) : "r"(skb));
-	sk = RX_SK(ctx);
-	if (!sk)
-		asm volatile("%0 = *(u64 *)(%1 + " STR(SKB_SK_OFF) ")" : "=r"(sk) : "r"(skb));
+	return count_drop(ctx, task);
 #endif
-	return count_drop(ctx, skb, task, dev, sk, len, ctx->args[1], DROP_REASON(ctx));
 }
 #else
 RAW_TRACEPOINT_PROBE(kfree_skb)
 {
 	u64 task = CURRENT_TASK_TAG();
-	void *skb = (void *)ctx->args[0];
-	void *dev = NULL;
-	u64 sk = RX_SK(ctx);
-	u32 len = 0;
-
 #if defined(DROPTOP_BENCH_EMPTY)
 	return 0;
 #elif defined(DROPTOP_BENCH_EMPTY_TASK)
 	return task == 1;
-#elif defined(DROPTOP_BENCH_NO_SKB)
-	(void)skb;
-#elif SKB_LEN_OFF > SKB_DEV_OFF && SKB_LEN_OFF - SKB_DEV_OFF <= 120 && \
-	SKB_SK_OFF > SKB_DEV_OFF && SKB_SK_OFF < SKB_LEN_OFF
-	/* One probe read covers all three fields: one helper call instead of three. */
-	struct {
-		char buf[SKB_LEN_OFF - SKB_DEV_OFF + sizeof(u32)];
-	} span;
-	bpf_probe_read_kernel(&span, sizeof(span), skb + SKB_DEV_OFF);
-	dev = *(void **)&span.buf[0];
-	len = *(u32 *)&span.buf[SKB_LEN_OFF - SKB_DEV_OFF];
-	if (!sk)
-		sk = *(u64 *)&span.buf[SKB_SK_OFF - SKB_DEV_OFF];
 #else
-	bpf_probe_read_kernel(&dev, sizeof(dev), skb + SKB_DEV_OFF);
-	bpf_probe_read_kernel(&len, sizeof(len), skb + SKB_LEN_OFF);
-	if (!sk)
-		bpf_probe_read_kernel(&sk, sizeof(sk), skb + SKB_SK_OFF);
+	return count_drop(ctx, task);
 #endif
-	return count_drop(ctx, skb, task, dev, sk, len, ctx->args[1], DROP_REASON(ctx));
 }
 #endif
