@@ -13,9 +13,10 @@ import os
 import time
 from pathlib import Path
 
+from droptop.atomic import write_atomic
 from droptop.model import Snapshot
 from droptop.sanitize import printable, spreadsheet_cell
-from droptop.snapshot_file import to_json, write_atomic
+from droptop.snapshot_file import to_json
 from droptop.units import human_count, ifname_label, reason_label, row_netns_label, task_label
 
 FORMATS = ("text", "json", "csv")

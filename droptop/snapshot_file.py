@@ -11,11 +11,11 @@ import json
 import math
 import os
 import stat
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from droptop.atomic import write_atomic
 from droptop.errors import DroptopError
 from droptop.model import (
     Attribution,
@@ -127,28 +127,6 @@ def snapshot_to_dict(snap: Snapshot, *, full: bool = False) -> dict[str, Any]:
 
 def to_json(snap: Snapshot, *, full: bool = False) -> str:
     return json.dumps(snapshot_to_dict(snap, full=full), separators=(",", ":"))
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write via a temp file in the same directory and rename, so readers never see half a file."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
-    except OSError as e:
-        raise DroptopError(f"cannot write {printable(str(target))}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise DroptopError(f"cannot write {printable(str(target))}: {e.strerror or e}") from None
-    return target
 
 
 def save_snapshot(snap: Snapshot, directory: str | os.PathLike) -> Path:

@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from droptop import render, snapshot_file, units
+from droptop.atomic import write_atomic
 from droptop.errors import DroptopError
 from tests.factories import row, snapshot
 
@@ -101,7 +102,7 @@ def test_unwritable_directory_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(DroptopError, match="cannot write"):
-        snapshot_file.write_atomic(blocker / "out.json", "{}")
+        write_atomic(blocker / "out.json", "{}")
     ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
 
 

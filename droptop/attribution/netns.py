@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from droptop.attribution.procfs import read_comm
+
 MIN_RESCAN = 1.0
 """Seconds between two rescans of /run/netns and /proc caused by unknown inodes."""
 HOST = "host"
@@ -35,14 +37,6 @@ class NetnsInfo:
     """The lowest pid seen living in it (None: no process, e.g. a bare `ip netns add`)."""
     path: str | None
     """An nsfs file to open for setns(2): /run/netns/NAME or /proc/PID/ns/net."""
-
-
-def _read_comm(proc: str, pid: int) -> str:
-    try:
-        with open(f"{proc}/{pid}/comm", "rb") as f:
-            return f.read().rstrip(b"\n").decode("utf-8", errors="backslashreplace")
-    except OSError:
-        return "?"
 
 
 def _ns_inode(link: str) -> int | None:
@@ -260,7 +254,7 @@ class NetnsNamer:
                 found[ino] = NetnsInfo(ino, named[ino][0], pid, named[ino][1])
             else:
                 found[ino] = NetnsInfo(
-                    ino, f"pid {pid} ({_read_comm(self.proc, pid)})", pid, proc_path
+                    ino, f"pid {pid} ({read_comm(self.proc, pid)})", pid, proc_path
                 )
         for ino, (name, path) in named.items():
             if ino not in found:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from droptop.attribution.procfs import read_comm
+
 MIN_RESCAN = 1.0
 """Seconds between two scans of /proc/*/fd caused by unknown inodes."""
 MAX_STALE = 65536
@@ -27,14 +29,6 @@ class SocketOwner:
     pid: int
     """The lowest pid holding it (sockets inherited over fork are held by several)."""
     comm: str
-
-
-def _read_comm(proc: str, pid: int) -> str:
-    try:
-        with open(f"{proc}/{pid}/comm", "rb") as f:
-            return f.read().rstrip(b"\n").decode("utf-8", errors="backslashreplace")
-    except OSError:
-        return "?"
 
 
 def scan_sockets(proc: str = "/proc") -> dict[int, SocketOwner]:
@@ -66,7 +60,7 @@ def scan_sockets(proc: str = "/proc") -> dict[int, SocketOwner]:
             if inode in index:
                 continue  # a lower pid has it already
             if comm is None:
-                comm = _read_comm(proc, pid)
+                comm = read_comm(proc, pid)
             index[inode] = SocketOwner(inode, pid, comm)
     return index
 

@@ -30,11 +30,10 @@ from __future__ import annotations
 import os
 import re
 import struct
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from droptop.errors import DroptopError
+from droptop.atomic import write_atomic
 from droptop.packets.sample import (
     ARPHRD_UNKNOWN,
     ETH_P_IP,
@@ -175,22 +174,4 @@ def write_pcapng(path: str | os.PathLike, packets: Iterable[tuple[PacketSample, 
 
     A temp file in the target's directory is renamed over it; any failure is one line.
     """
-    target = Path(path)
-    data = pcapng_bytes(packets)
-    directory = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
-    except OSError as e:
-        raise DroptopError(f"cannot write {target}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise DroptopError(f"cannot write {target}: {e.strerror or e}") from None
-    return target
+    return write_atomic(path, pcapng_bytes(packets))
