@@ -19,24 +19,36 @@ from collections.abc import Callable, Iterable
 from droptop.collector.assemble import RawRow, SnapshotAssembler
 from droptop.collector.counters import (
     COUNTERS,
+    SOURCE_ETHTOOL,
     CounterReader,
     CounterRow,
+    CounterSample,
     advance,
     loss_rows,
     netns_inode,
     sysfs_for_pid,
 )
+from droptop.collector.ethtool import EthtoolStats
 from droptop.model import Attribution, DropKey, DropRow, Reason
 
-_RAW = {(spec.source, spec.counter): -(i + 1) for i, spec in enumerate(COUNTERS)}
-"""Each counter's synthetic raw reason: negative, so never a kernel reason value."""
+_RAW: dict[tuple[str, str], int] = {
+    (spec.source, spec.counter): -(i + 1) for i, spec in enumerate(COUNTERS)
+}
+"""Each counter's synthetic raw reason: negative, so never a kernel reason value. The
+table's counters come first; ethtool statistics (named by their driver) are numbered
+as they are first seen."""
+_BY_RAW: dict[int, tuple[str, str]] = {raw: sc for sc, raw in _RAW.items()}
 
 MAX_NETNS = 32
 """Network namespaces whose counters are read each poll (host first, then named ones)."""
 
 
 def counter_raw(source: str, counter: str) -> int:
-    return _RAW[(source, counter)]
+    raw = _RAW.get((source, counter))
+    if raw is None:
+        raw = _RAW[(source, counter)] = -(len(_RAW) + 1)
+        _BY_RAW[raw] = (source, counter)
+    return raw
 
 
 def merge_rows(drops: tuple[DropRow, ...], counters: tuple[DropRow, ...]) -> tuple[DropRow, ...]:
@@ -55,8 +67,8 @@ class CounterNames:
     best_source = "counter"
 
     def resolve(self, raw: int) -> Reason:
-        spec = COUNTERS[-raw - 1]
-        return Reason(raw, spec.counter, spec.source, "counter")
+        source, counter = _BY_RAW[raw]
+        return Reason(raw, counter, source, "counter")
 
     def table(self) -> tuple[Reason, ...]:
         return ()
@@ -76,10 +88,12 @@ class CounterRows:
         *,
         netns_name: Callable[[int], str] = str,
         hostname: str | None = None,
+        ethtool: bool = True,
     ) -> None:
         self._netns_pids = netns_pids
         self._own = netns_inode("/proc/self/net")
         self._state: tuple[CounterRow, ...] = ()
+        self._ethtool = EthtoolStats() if ethtool else None
         self.assembler = SnapshotAssembler(
             CounterNames(),
             kernel=platform.release(),
@@ -107,7 +121,14 @@ class CounterRows:
 
     def poll(self) -> tuple[DropRow, ...]:
         # advance()'s own rate is not used: the assembler rates totals over its interval.
-        self._state = advance(self._state, self._reader().read(), 1.0)
+        samples = self._reader().read()
+        if self._ethtool is not None:  # the drivers' own statistics, in droptop's netns
+            samples += [
+                CounterSample(SOURCE_ETHTOOL, name, self._own, ifname, value)
+                for ifname in self._ethtool.devices()
+                for name, value in self._ethtool.read(ifname).items()
+            ]
+        self._state = advance(self._state, samples, 1.0)
         raw = [
             RawRow(
                 DropKey(

@@ -33,7 +33,9 @@ SOURCE_SOFTNET = "softnet"
 """/proc/net/softnet_stat: per CPU, shared by every netns."""
 SOURCE_DRIVER = "driver"
 """/sys/class/net/<if>/statistics: per interface, in the netns sysfs was mounted in."""
-SOURCES = (SOURCE_SNMP, SOURCE_SOFTNET, SOURCE_DRIVER)
+SOURCE_ETHTOOL = "ethtool"
+"""The driver's own statistics (``ethtool -S``), in droptop's own netns (collector/ethtool.py)."""
+SOURCES = (SOURCE_SNMP, SOURCE_SOFTNET, SOURCE_DRIVER, SOURCE_ETHTOOL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +290,29 @@ SPECS: dict[tuple[str, str], CounterSpec] = {(s.source, s.counter): s for s in C
 """(source, counter) -> spec."""
 
 
+_ETHTOOL_SPECS: dict[str, CounterSpec] = {}
+
+
+def spec_for(source: str, counter: str) -> CounterSpec | None:
+    """The table's spec, or for an ethtool statistic one made from its name (the driver
+    names its own statistics; droptop keeps only those whose name says they are losses)."""
+    spec = SPECS.get((source, counter))
+    if spec is not None or source != SOURCE_ETHTOOL:
+        return spec
+    spec = _ETHTOOL_SPECS.get(counter)
+    if spec is None:
+        spec = _ETHTOOL_SPECS[counter] = CounterSpec(
+            SOURCE_ETHTOOL,
+            counter,
+            True,
+            ("driver counters",),
+            "the driver's own statistic (ethtool -S) of packets it lost; some drivers also "
+            "add it into the sysfs rx_dropped / tx_dropped row",
+            "name matched: drop, discard, miss, overrun, fifo or no buffer (the driver's word)",
+        )
+    return spec
+
+
 @dataclass(frozen=True, slots=True)
 class CounterSample:
     """One counter value read once."""
@@ -517,7 +542,7 @@ def advance(
     prev: Mapping[tuple[str, str, int, str], CounterRow] = {r.key: r for r in previous}
     rows = []
     for s in samples:
-        spec = SPECS.get((s.source, s.counter))
+        spec = spec_for(s.source, s.counter)
         if spec is None:
             continue
         old = prev.get(s.key)
