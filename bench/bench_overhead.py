@@ -148,8 +148,10 @@ class Droptop(Tracer):
         cflags: tuple[str, ...] = (),
         comm: str = common.FLOOD_COMM,
         attach: str | None = "tp_btf",
+        samples: bool = True,
     ) -> None:
         self.name, self.stacks, self.source, self.comm = name, stacks, source, comm
+        self.samples = samples
         self.extra_cflags = list(cflags)
         self.want_attach = attach
         self.reason = common.tracefs_reason(MODE.reason)
@@ -172,7 +174,7 @@ class Droptop(Tracer):
                 return super().cflags() + extra
 
         try:
-            self.col = Collector(stacks=self.stacks)
+            self.col = Collector(stacks=self.stacks, samples=self.samples)
         finally:
             kernel_mod.BPF_SOURCE = saved
             if saved_env is None:

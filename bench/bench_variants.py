@@ -50,6 +50,7 @@ VARIANTS: dict[str, tuple[str, bool, tuple[str, ...]] | None] = {
     "empty_task_call": ("tp_btf", True, (bench_flag("EMPTY_TASK"),)),
     "droptop": ("tp_btf", True, ()),
     "droptop_nostacks": ("tp_btf", False, ()),
+    "droptop_nosamples": ("tp_btf", True, ()),
     "droptop_rawtp": ("raw_tp", True, ()),
     "droptop_rawtp_nostacks": ("raw_tp", False, ()),
     "task_btf": ("tp_btf", True, (bench_flag("TASK_BTF"),)),
@@ -69,6 +70,8 @@ def check_switches(flags: tuple[str, ...]) -> None:
             raise SystemExit(f"bpf/droptop.bpf.c has no benchmark switch {flag[2:]}")
 
 
+NO_SAMPLES = {"droptop_nosamples"}
+"""Variants built without packet samples (--no-samples): what the header copy costs."""
 UNCHECKED = {"empty", "empty_tpbtf", "empty_task_call"}
 """Programs that count nothing: no drops-lost check."""
 
@@ -79,7 +82,9 @@ def make(name: str) -> ov.Tracer:
         return ov.EmptyBpf()
     attach, stacks, flags = spec
     check_switches(flags)
-    return ov.Droptop(name, stacks=stacks, cflags=flags, attach=attach)
+    return ov.Droptop(
+        name, stacks=stacks, cflags=flags, attach=attach, samples=name not in NO_SAMPLES
+    )
 
 
 def one(name: str, seconds: float) -> dict:

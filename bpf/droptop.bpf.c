@@ -144,18 +144,20 @@ struct counters {
 	u64 bytes;
 };
 
-/* The per-CPU burst cache. */
+/* The per-CPU burst cache. The fields a hit compares come first, in one cache
+ * line; the miss path's scratch after them. */
 struct slot {
 	u64 task;
 	u64 dev;
 	u64 sk;
 	u64 location;
 	u64 jiffies;
-	u64 stack; /* task->stack of s->task */
-	u64 fp;    /* scratch: the context address as a plain number */
+	u64 ctxv;  /* the context address the slot was resolved at: same address, same stack */
 	u32 reason;
 	u32 idx;
 	u32 irq;
+	u64 stack; /* task->stack of s->task */
+	u64 fp;    /* scratch: the context address as a plain number */
 #ifndef TP_BTF
 	char span[SKB_LEN_OFF - SKB_DEV_OFF + sizeof(u32)]; /* the raw tracepoint's probe read */
 #endif
@@ -506,10 +508,12 @@ static __always_inline int count_drop(struct bpf_raw_tracepoint_args *ctx, u64 t
 	READ_SKB(skb, dev, sk, len);
 	u64 location = ctx->args[1];
 	u32 reason = DROP_REASON(ctx);
+	/* The context (the tracepoint's argument array) at the same address means the
+	 * same kernel stack at the same depth, so the same interrupt-stack answer: a
+	 * pointer compared, not converted (CAP_PERFMON allows that), on the hit path. */
 	int hit = s->task == task && s->dev == (u64)dev && s->sk == sk &&
-		  s->location == location && s->reason == reason && s->jiffies == now;
-	if (hit)
-		hit = on_irq_stack(s, ctx) == s->irq;
+		  s->location == location && s->reason == reason && s->jiffies == now &&
+		  (u64)ctx == s->ctxv;
 	if (!hit) {
 		/* Re-resolving at least once a jiffy picks up a changed comm or a
 		 * device freed and reallocated at the same address. Everything goes
@@ -525,6 +529,7 @@ static __always_inline int count_drop(struct bpf_raw_tracepoint_args *ctx, u64 t
 		bpf_probe_read_kernel(&s->stack, sizeof(s->stack),
 				      TASK_OF_TAG(s->task) + TASK_STACK_OFF);
 		s->irq = on_irq_stack(s, ctx);
+		s->ctxv = s->fp;
 		s->idx = lookup_or_add_key(s);
 	}
 	u32 idx = s->idx;

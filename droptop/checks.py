@@ -48,6 +48,8 @@ def check_options(args: argparse.Namespace) -> None:
             f"--sample-bytes must be between 0 and {MAX_SAMPLE_BYTES}, not {args.sample_bytes}",
             exit_code=2,
         )
+    if args.listen is not None and not args.listen.strip():
+        raise DroptopError("--listen needs [HOST:]PORT, e.g. --listen :9469", exit_code=2)
     if args.tui and not args.listen:
         raise DroptopError("--tui goes with --listen (the TUI is the default without it)", 2)
     if args.tui and args.batch:

@@ -580,3 +580,30 @@ def test_live_stdout_full_is_one_line_exit_1_and_detaches():
     assert lines[-1] == "droptop: cannot write to stdout: No space left on device", r.stderr
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
     assert wait_gone(droptop_prog_ids() - before) == set()
+
+
+@pytest.mark.parametrize(
+    ("listen", "message"),
+    [("127.0.0.1:notaport", "--listen"), ("999.1.1.1:9469", "--listen"), ("", "--listen")],
+)
+def test_bad_listen_is_one_line_and_exit_2_before_anything_loads(listen, message):
+    r = run_droptop("--listen", listen, "-b", "-n", "1")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in r.stderr
+    assert "attached" not in r.stderr  # no BPF program was loaded
+
+
+def test_listen_on_a_taken_port_is_exit_2_before_bpf_loads():
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        r = run_droptop("--listen", f"127.0.0.1:{port}", "-b", "-n", "1")
+    finally:
+        taken.close()
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "attached" not in r.stderr

@@ -207,9 +207,7 @@ def test_driver_counter_row_appears_in_the_collector_with_its_rate(bpf_collector
         snap = bpf_collector.poll()
         elapsed = time.monotonic() - t0
     rows = [
-        r
-        for r in snap.rows
-        if r.source == "counter" and r.key.netns == inode and r.ifname == "dta"
+        r for r in snap.rows if r.source == "counter" and r.key.netns == inode and r.ifname == "dta"
     ]
     (row,) = [r for r in rows if r.reason.name == "tx_dropped"]
     assert row.packets == 13 and row.reason.subsys == "driver"

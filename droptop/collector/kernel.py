@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from droptop.collector import loader
-from droptop.collector.assemble import SAMPLES_PER_ROW, RawRow, SnapshotAssembler
+from droptop.collector.assemble import SAMPLES_PER_ROW, RawRow, ReasonNames, SnapshotAssembler
 from droptop.collector.attribute import Attributor
 from droptop.collector.bpfmaps import (
     BatchReader,
@@ -42,7 +42,7 @@ from droptop.collector.offsets import NO_REASON_LABEL, KernelLayout, read_layout
 from droptop.collector.stacks import strip_tracing_frames
 from droptop.errors import DroptopError
 from droptop.model import DropKey, Location, PacketSample, Reason, Snapshot, StackSample
-from droptop.names.btf import VMLINUX_BTF
+from droptop.names.btf import TYPEDEF, VMLINUX_BTF, Btf, BtfError, load_vmlinux
 from droptop.sanitize import decode_c_string
 
 BPF_SOURCE = Path(__file__).resolve().parent.parent / "bpf" / "droptop.bpf.c"
@@ -125,6 +125,25 @@ def _bpf_prog_stats(fd: int) -> tuple[int, int, int]:
     return vals["run_time_ns"], vals["run_cnt"], vals["recursion_misses"]
 
 
+def _read_vmlinux(path: str) -> Btf:
+    try:
+        return load_vmlinux(path)
+    except BtfError as e:
+        raise DroptopError(
+            f"cannot read kernel BTF ({e}); droptop needs a kernel built with "
+            "CONFIG_DEBUG_INFO_BTF=y"
+        ) from None
+
+
+def _reason_names(vmlinux: Btf, layout: KernelLayout) -> ReasonNames:
+    """Names from the running kernel, or one label when its tracepoint has no reason."""
+    if not layout.has_reason:
+        return NoReasonNames()
+    from droptop.names.reasons import ReasonResolver
+
+    return ReasonResolver.for_running_kernel(vmlinux)
+
+
 class KernelCollector:
     """Counts drops in the kernel; poll() returns a Snapshot."""
 
@@ -141,26 +160,11 @@ class KernelCollector:
     ) -> None:
         check_max_keys(max_keys)  # before anything loads: the maps are preallocated
         check_privileges()
-        from droptop.names.btf import BtfError, load_vmlinux
-
-        try:
-            vmlinux = load_vmlinux(btf_path)
-        except BtfError as e:
-            raise DroptopError(
-                f"cannot read kernel BTF ({e}); droptop needs a kernel built with "
-                "CONFIG_DEBUG_INFO_BTF=y"
-            ) from None
+        vmlinux = _read_vmlinux(btf_path)
         self.layout: KernelLayout = read_layout(vmlinux)
-        from droptop.names.btf import TYPEDEF
-
         # tp_btf attaches by this id; the loader falls back to a raw tracepoint without it.
         self._tp_btf_id = vmlinux.type_id("btf_trace_kfree_skb", TYPEDEF)
-        if self.layout.has_reason:
-            from droptop.names.reasons import ReasonResolver
-
-            names = ReasonResolver.for_running_kernel(vmlinux)
-        else:
-            names = NoReasonNames()
+        names = _reason_names(vmlinux, self.layout)
         self.headers = headers or find_headers()
         self.max_keys = max_keys
         self.stacks_enabled = stacks
@@ -168,15 +172,7 @@ class KernelCollector:
         self.sample_bytes = sample_bytes
         self._stack_keys = stack_keys(max_keys)
         self._fds: dict[str, int] = {}
-        self._load()
-        attach = {"tp_btf": "BTF-typed raw tracepoint (tp_btf)", "raw_tp": "raw tracepoint"}
-        notes = (
-            f"attached to kfree_skb as a {attach.get(self.attach, self.attach)}"
-            + (f" ({self.attach_note})" if self.attach_note else ""),
-            f"kernel headers: {self.headers.description}",
-            *getattr(names, "notes", ()),
-            *self.layout.notes(),
-        )
+        self._load()  # the first step that changes anything: all checks are behind us
         self.attributor = Attributor()
         self.counter_rows = (
             CounterRows(self._counter_netns, netns_name=self.attributor.netns.name)
@@ -189,13 +185,25 @@ class KernelCollector:
             kernel=platform.release(),
             capacity=max_keys,
             stacks_enabled=stacks,
-            notes=(*notes, *self.attributor.notes),
+            notes=self._notes(names),
             attribute=self.attributor.attribute,
         )
         self._keys: dict[int, tuple[DropKey, str, str]] = {}  # idx -> (key, ifname, location)
         self._stack_frames: dict[int, tuple[str, ...]] = {}
         self._last_stats: tuple[int, int] | None = None
         self._ns_per_drop: float | None = None
+
+    def _notes(self, names: object) -> tuple[str, ...]:
+        """What this run uses, for batch stderr, the help screen and snapshots."""
+        attach = {"tp_btf": "BTF-typed raw tracepoint (tp_btf)", "raw_tp": "raw tracepoint"}
+        return (
+            f"attached to kfree_skb as a {attach.get(self.attach, self.attach)}"
+            + (f" ({self.attach_note})" if self.attach_note else ""),
+            f"kernel headers: {self.headers.description}",
+            *getattr(names, "notes", ()),
+            *self.layout.notes(),
+            *self.attributor.notes,
+        )
 
     # --- load / unload ---------------------------------------------------
 

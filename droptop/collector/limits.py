@@ -42,7 +42,7 @@ _DROP_KEY = 56  # struct drop_key: u64 location, sock_ino, cgroup, 4 x u32, char
 _KEY_INFO = _DROP_KEY + 16  # struct key_info: drop_key, char ifname[16]
 _COUNTERS = 16  # struct counters: u64 packets, u64 bytes
 _STACK_KEY = 8  # struct stack_key: u32 idx, s32 stackid
-_SLOT = 72  # struct slot (the per-CPU burst cache): 7 x u64, 3 x u32, padding
+_SLOT = 80  # struct slot (the per-CPU burst cache): 8 x u64, 3 x u32, padding
 _SCRATCH = 344  # struct scratch, with stacks and samples: key_info, 2 pointers, u32 + u8,
 # stack_key, u64, sample_key, struct sample (184), 2 pointers, 2 x u32, 2 x u16
 _SAMPLE_KEY = 8  # struct sample_key: u32 idx, u16 cpu, u16 pos
