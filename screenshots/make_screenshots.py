@@ -133,16 +133,12 @@ class DropLoad:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.cgroup: Path | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._bursts, daemon=True)
 
     def __enter__(self) -> DropLoad:
         subprocess.run(["ip", "netns", "del", LISTEN_NETNS], capture_output=True)
-        if self.cgroup is not None:
-            try:
-                self.cgroup.rmdir()
-            except OSError:
-                pass  # a process still in it: the next run reuses it
         subprocess.run(["ip", "netns", "add", LISTEN_NETNS], check=True)
         subprocess.run(["ip", "-n", LISTEN_NETNS, "link", "set", "lo", "up"], check=True)
         # A process living in it, so the collector reads its counters (and names it).
@@ -189,6 +185,11 @@ class DropLoad:
                     p.kill()
                     p.wait()
         subprocess.run(["ip", "netns", "del", LISTEN_NETNS], capture_output=True)
+        if self.cgroup is not None:
+            try:
+                self.cgroup.rmdir()
+            except OSError:
+                pass  # a process still in it: the next run reuses it
         if self.cgroup is not None:
             try:
                 self.cgroup.rmdir()
