@@ -344,18 +344,27 @@ def _link(st: _State, sample: PacketSample) -> int:
 # --- network layer ---------------------------------------------------------------------
 
 
-def _ipv4(st: _State, off: int) -> None:
-    st.family = "ipv4"
-    b = st.data
-    n = len(b) - off
-    st.offset = len(b)
+def _ip_header(st: _State, off: int, family: str, version: int) -> int | None:
+    """The start both IP versions share: the bytes left from `off`, or None when there is
+    no header of that version there (marked truncated or malformed)."""
+    st.family = family
+    n = len(st.data) - off
+    st.offset = len(st.data)
     if n < 1:
         st.truncated = True
-        return
-    if b[off] >> 4 != 4:
+        return None
+    if st.data[off] >> 4 != version:
         st.malformed = True
         st.offset = off
+        return None
+    return n
+
+
+def _ipv4(st: _State, off: int) -> None:
+    n = _ip_header(st, off, "ipv4", 4)
+    if n is None:
         return
+    b = st.data
     ihl = (b[off] & 0x0F) * 4
     if n >= 8:
         frag = _U16.unpack_from(b, off + 6)[0]
@@ -388,17 +397,10 @@ def _ipv4(st: _State, off: int) -> None:
 
 
 def _ipv6(st: _State, off: int) -> None:
-    st.family = "ipv6"
+    n = _ip_header(st, off, "ipv6", 6)
+    if n is None:
+        return
     b = st.data
-    n = len(b) - off
-    st.offset = len(b)
-    if n < 1:
-        st.truncated = True
-        return
-    if b[off] >> 4 != 6:
-        st.malformed = True
-        st.offset = off
-        return
     if n >= 7 and b[off + 6] not in _IP6_EXT:  # else the walk below finds the protocol
         st.proto = PROTO_NAMES.get(b[off + 6], str(b[off + 6]))
     if n >= 24:
