@@ -161,3 +161,36 @@ def test_fake_collector_totals_include_overflow():
     snap = fake.poll()
     assert snap.overflow_packets == 7
     assert snap.total_packets == sum(r.packets for r in snap.rows) + 7
+
+
+def test_reattribute_rebuilds_an_unchanged_row_with_a_fresh_attribution():
+    from droptop.collector.assemble import SnapshotAssembler
+    from droptop.model import Attribution, DropKey, Reason
+
+    class Names:
+        best_source = "btf"
+
+        def resolve(self, raw):
+            return Reason(raw, "NO_SOCKET", "core", "btf")
+
+        def table(self):
+            return ()
+
+    answers = iter([Attribution(netns_name="4026532001"), Attribution(netns_name="blue")])
+    a = SnapshotAssembler(
+        Names(),
+        kernel="k",
+        capacity=8,
+        stacks_enabled=False,
+        attribute=lambda key, stacks: next(answers),
+    )
+    key = DropKey(3, "curl", False, 2, 4026532001)
+    a.add_slot(0, key, "eth0", "f+0x1")
+    a.build_counts([5], [300])
+    first = a.build_counts([6], [360]).rows[0]
+    assert first.who.netns_name == "4026532001"
+    idle = a.build_counts([6], [360]).rows[0]  # gone idle: rebuilt once, rate 0
+    assert a.build_counts([6], [360]).rows[0] is idle  # then the same row, no new lookup
+    a.reattribute([key])
+    again = a.build_counts([6], [360]).rows[0]
+    assert again.who.netns_name == "blue" and again.packets == first.packets

@@ -19,7 +19,7 @@ import operator
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from typing import Protocol
@@ -289,6 +289,15 @@ class SnapshotAssembler:
             notes=self.notes,
             resets=self._resets,
         )
+
+    def reattribute(self, keys: Iterable[DropKey]) -> None:
+        """Have these rows attributed again at the next poll (their last answer was
+        incomplete), even if nothing else about them changed."""
+        for key in keys:
+            row = self._rows.get(key)
+            if row is not None:
+                row.who = None
+                self._dirty.add(row)
 
     def _mark_changed(self, new: dict[int, tuple], old: dict[int, tuple]) -> None:
         """Rows whose per-slot stacks or samples are new objects: rebuild them next poll."""

@@ -69,15 +69,6 @@ STACK_REFRESH = 2.0
 _CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
 
 
-class _Restacked(tuple):
-    """The same stacks under a new identity. The assembler rebuilds (and re-attributes) a
-    row when its stacks tuple is a new object; this is how a row whose attribution was
-    incomplete (Attributor.due) is attributed again without its stacks having moved. An
-    empty tuple is a singleton in CPython, so a plain tuple() copy would not do."""
-
-    __slots__ = ()
-
-
 def _capabilities() -> int:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -486,13 +477,9 @@ class KernelCollector:
             self._details_read_at = now
             self._read_stacks()
             self._read_samples()
-            due = self.attributor.due()
-            if due:
-                fresh = dict(self._stacks)
-                for idx, (key, _ifname, _loc) in self._keys.items():
-                    if key in due:
-                        fresh[idx] = _Restacked(fresh.get(idx, ()))
-                self._stacks = fresh
+            # Rows whose attribution was incomplete (a socket made a moment ago) are
+            # attributed again, on the same schedule.
+            self.assembler.reattribute(self.attributor.due())
         return packets, nbytes, self._stacks
 
     def read_raw(self) -> tuple[list[RawRow], tuple[int, int]]:
