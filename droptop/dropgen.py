@@ -20,10 +20,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 CLOSED_PORT = 9  # discard: nothing listens on it in a fresh namespace or here
 NFT_TABLE = "droptop_dropgen"
@@ -203,6 +205,82 @@ def private_netns(prefix: str = "dtg") -> Iterator[str]:
 
 def netns_inode(name: str) -> int:
     return os.stat(f"/run/netns/{name}").st_ino
+
+
+CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
+
+
+def in_netns(
+    name: str, fn: Callable[[], T], *, comm: str | None = None, cpu: int | None = None
+) -> T:
+    """Run fn in a thread that joined the named netns (sockets it makes stay in it),
+    optionally renamed (the kernel reports the thread's comm) and pinned to one CPU."""
+    out: dict[str, object] = {}
+
+    def body() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+        try:
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            if comm is not None:
+                set_comm(comm)
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})  # 0: this thread
+            out["value"] = fn()
+        except BaseException as e:
+            out["error"] = e
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]  # type: ignore[misc]
+    return out["value"]  # type: ignore[return-value]
+
+
+@contextmanager
+def arp_lab(tag: str) -> Iterator[tuple[str, int]]:
+    """A netns whose veth peer (in a second netns) never answers ARP for 198.18.7.50-.99:
+    sends there end as NEIGH_FAILED from the neighbour timer. (netns name, its inode)."""
+    a, b = f"dt-aa-{tag}", f"dt-ab-{tag}"
+    try:
+        for ns in (a, b):
+            run(["ip", "netns", "add", ns])
+        run(["ip", "link", "add", "dtxa", "netns", a, "type", "veth", "peer", "name", "dtxb",
+             "netns", b])  # fmt: skip
+        run(["ip", "-n", a, "addr", "add", "198.18.7.1/24", "dev", "dtxa"])
+        run(["ip", "-n", b, "addr", "add", "198.18.7.2/24", "dev", "dtxb"])
+        # Fail fast: one probe, 100 ms.
+        for key, val in (("mcast_solicit", "1"), ("retrans_time_ms", "100")):
+            run(["ip", "netns", "exec", a, "sysctl", "-q", f"net.ipv4.neigh.dtxa.{key}={val}"])
+        run(["ip", "-n", a, "link", "set", "dtxa", "up"])
+        run(["ip", "-n", b, "link", "set", "dtxb", "up"])
+        yield a, netns_inode(a)
+    finally:
+        for ns in (a, b):
+            run(["ip", "netns", "del", ns], check=False)
+
+
+LISTEN_OVERFLOW = r"""
+import socket, time
+l = socket.socket()
+l.bind(("127.0.0.1", 5555)); l.listen(1)
+cs = []
+for _ in range(10):
+    s = socket.socket(); s.setblocking(False)
+    try:
+        s.connect(("127.0.0.1", 5555))
+    except BlockingIOError:
+        pass
+    cs.append(s)
+time.sleep(1.5)  # SYN retransmits at 1 s overflow again
+"""
+"""Python for `ip netns exec NS python -c`: a full accept queue. TcpExt:ListenOverflows
+moves, and kfree_skb sees none of it (the SYN is freed with consume_skb)."""
 
 
 def spawn(

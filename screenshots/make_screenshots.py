@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from droptop import dropgen  # noqa: E402
 from droptop.errors import DroptopError  # noqa: E402
 from droptop.frontends.tui.app import DroptopApp  # noqa: E402
 from droptop.frontends.tui.drilldown import DrillDownScreen  # noqa: E402
@@ -51,22 +52,7 @@ VETH_COMM = "dropgen-veth"
 LISTEN_NETNS = f"dtshot-{os.getpid()}"
 """The netns of the accept-queue overflow (removed on the way out)."""
 
-LISTEN_BURST = r"""
-import socket, time
-l = socket.socket()
-l.bind(("127.0.0.1", 5555)); l.listen(1)
-cs = []
-for _ in range(10):
-    s = socket.socket(); s.setblocking(False)
-    try:
-        s.connect(("127.0.0.1", 5555))
-    except BlockingIOError:
-        pass
-    cs.append(s)
-time.sleep(1.5)  # SYN retransmits at 1 s overflow again
-"""
-"""A full accept queue (tests/test_counters_real.py): ListenOverflows moves, kfree_skb sees no
-drop."""
+LISTEN_BURST = dropgen.LISTEN_OVERFLOW
 
 
 def close_with_queued_datagrams(n: int = 7) -> None:

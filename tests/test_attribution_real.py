@@ -322,28 +322,6 @@ def spinners(comm: str) -> Iterator[list[subprocess.Popen[str]]]:
             p.wait()
 
 
-@contextmanager
-def arp_lab(t: str) -> Iterator[tuple[str, int]]:
-    """A netns whose veth peer (in a second netns) never answers ARP for 198.18.7.50-.59."""
-    a, b = f"dt-aa-{t}", f"dt-ab-{t}"
-    run = dropgen.run
-    try:
-        for ns in (a, b):
-            run(["ip", "netns", "add", ns])
-        run(["ip", "link", "add", "dtxa", "netns", a, "type", "veth", "peer", "name", "dtxb",
-             "netns", b])  # fmt: skip
-        run(["ip", "-n", a, "addr", "add", "198.18.7.1/24", "dev", "dtxa"])
-        run(["ip", "-n", b, "addr", "add", "198.18.7.2/24", "dev", "dtxb"])
-        for key, val in (("mcast_solicit", "1"), ("retrans_time_ms", "100")):
-            run(["ip", "netns", "exec", a, "sysctl", "-q", f"net.ipv4.neigh.dtxa.{key}={val}"])
-        run(["ip", "-n", a, "link", "set", "dtxa", "up"])
-        run(["ip", "-n", b, "link", "set", "dtxb", "up"])
-        yield a, dropgen.netns_inode(a)
-    finally:
-        for ns in (a, b):
-            run(["ip", "netns", "del", ns], check=False)
-
-
 ARP_SENDER = """
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -357,7 +335,7 @@ def test_neighbour_failure_in_timer_softirq_is_not_the_busy_processs(bpf_collect
     t = tag()
     spin = f"dtspin{t}"
     n = 8  # one unresolved neighbour each: eight timer expiries a round
-    with arp_lab(t) as (ns, inode), spinners(spin):
+    with dropgen.arp_lab(t) as (ns, inode), spinners(spin):
 
         def pick(r: DropRow) -> bool:
             return r.key.netns == inode and r.reason.name == "NEIGH_FAILED"

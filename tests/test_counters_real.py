@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from droptop import dropgen
 from droptop.collector import counters
 from droptop.names.benign import classify
 from tests.conftest import need_bpf, wait_for
@@ -64,20 +65,7 @@ def kernel_netstat(name: str, field: str) -> int:
     return int(lines[1][lines[0].index(field)])
 
 
-LISTEN_BURST = r"""
-import socket, time
-l = socket.socket()
-l.bind(("127.0.0.1", 5555)); l.listen(1)
-cs = []
-for _ in range(10):
-    s = socket.socket(); s.setblocking(False)
-    try:
-        s.connect(("127.0.0.1", 5555))
-    except BlockingIOError:
-        pass
-    cs.append(s)
-time.sleep(1.5)  # SYN retransmits at 1 s overflow again
-"""
+LISTEN_BURST = dropgen.LISTEN_OVERFLOW
 
 
 def test_listen_overflows_counter_row_matches_kernel(bpf_collector):

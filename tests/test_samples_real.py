@@ -8,13 +8,11 @@ rule's counter). The pcap test runs the real CLI and reads its file with tcpdump
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import socket
 import struct
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +22,6 @@ from typing import TypeVar
 import pytest
 
 from droptop import dropgen
-from droptop.dropgen import set_comm
 from droptop.model import DropRow, Snapshot
 from droptop.packets.decode import Decoded, decode
 from tests.conftest import REQUIRE_BPF, wait_for
@@ -32,37 +29,8 @@ from tests.test_attribution_real import netns, per_key, tag
 
 pytestmark = pytest.mark.bpf
 ROOT = Path(__file__).resolve().parents[1]
-CLONE_NEWNET = 0x40000000
 PAYLOAD = 40
 T = TypeVar("T")
-
-
-def in_netns(name: str, comm: str, fn: Callable[[], T], cpu: int | None = None) -> T:
-    """Run fn in a thread that joined the namespace and renamed itself (the kernel reports
-    the thread's comm); optionally pinned to one CPU."""
-    out: dict[str, object] = {}
-
-    def run() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-        try:
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns")
-            set_comm(comm)
-            if cpu is not None:
-                os.sched_setaffinity(0, {cpu})  # 0: this thread
-            out["value"] = fn()
-        except BaseException as e:
-            out["error"] = e
-        finally:
-            os.close(fd)
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if "error" in out:
-        raise out["error"]  # type: ignore[misc]
-    return out["value"]  # type: ignore[return-value]
 
 
 def udp_sends(family: int, src: str, sport: int, dst: str, n: int) -> Callable[[], int]:
@@ -146,7 +114,7 @@ def test_udp_closed_port_samples_carry_the_exact_flow_and_length(bpf_collector, 
             return snmp6(name, "Udp6NoPorts")
 
         before = no_ports()
-        assert in_netns(name, comm, udp_sends(family, addr, sport, addr, n)) == n
+        assert dropgen.in_netns(name, udp_sends(family, addr, sport, addr, n), comm=comm) == n
         assert no_ports() - before == n
         snap = settled(bpf_collector, pick, n, samples=4)
     rows = rows_of(snap, pick)
@@ -178,7 +146,7 @@ def test_tcp_syn_to_a_closed_port_sample_has_flags_s(bpf_collector):
             return r.key.netns == inode and r.key.comm == comm
 
         rsts = dropgen.snmp_counter("Tcp", "OutRsts", netns=name)
-        assert in_netns(name, comm, tcp_syns("127.0.0.1", sport, "127.0.0.1", n)) == n
+        assert dropgen.in_netns(name, tcp_syns("127.0.0.1", sport, "127.0.0.1", n), comm=comm) == n
         assert dropgen.snmp_counter("Tcp", "OutRsts", netns=name) - rsts == n  # one per SYN
         snap = settled(bpf_collector, pick, n, samples=4)
     rows = rows_of(snap, pick)
@@ -255,7 +223,7 @@ def test_icmp_echo_dropped_by_nft_sample_shows_type_8(bpf_collector):
                 return r.key.netns == inode and r.reason.name == "NETFILTER_DROP"
 
             base = per_key(bpf_collector.poll(), pick)
-            assert in_netns(name, comm, send) == n
+            assert dropgen.in_netns(name, send, comm=comm) == n
             counted = nft_count(name, table)
             snap = settled(bpf_collector, pick, sum(base.values()) + n, samples=4)
     assert counted == n
@@ -305,9 +273,11 @@ def test_cli_pcap_is_read_back_by_tcpdump_and_tshark_with_the_same_flows(tmp_pat
             assert proc.stdout is not None
             first = proc.stdout.readline()  # the first interval: the program is attached
             assert first, proc.stderr.read() if proc.stderr else ""
-            in_netns(name, f"dtp4{t}", udp_sends(socket.AF_INET, "127.0.0.1", s4, "127.0.0.1", 3))
-            in_netns(name, f"dtp6{t}", udp_sends(socket.AF_INET6, "::1", s6, "::1", 3))
-            in_netns(name, f"dtpt{t}", tcp_syns("127.0.0.1", st, "127.0.0.1", 3))
+            dropgen.in_netns(
+                name, udp_sends(socket.AF_INET, "127.0.0.1", s4, "127.0.0.1", 3), comm=f"dtp4{t}"
+            )
+            dropgen.in_netns(name, udp_sends(socket.AF_INET6, "::1", s6, "::1", 3), comm=f"dtp6{t}")
+            dropgen.in_netns(name, tcp_syns("127.0.0.1", st, "127.0.0.1", 3), comm=f"dtpt{t}")
             _, err = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:
@@ -373,7 +343,7 @@ def test_a_burst_of_400_drops_on_one_cpu_gives_exactly_4_samples(bpf_collector):
 
         before = dropgen.snmp_counter("Udp", "NoPorts", netns=name)
         send = udp_sends(socket.AF_INET, "127.0.0.1", ports(21), "127.0.0.1", n)
-        assert in_netns(name, comm, send, cpu=cpu) == n
+        assert dropgen.in_netns(name, send, comm=comm, cpu=cpu) == n
         assert dropgen.snmp_counter("Udp", "NoPorts", netns=name) - before == n
         snap = settled(bpf_collector, pick, n, samples=4)
     (row,) = rows_of(snap, pick)

@@ -186,44 +186,6 @@ def spinners(comm: str) -> Iterator[list[subprocess.Popen[str]]]:
             p.wait()
 
 
-@contextmanager
-def arp_lab() -> Iterator[tuple[str, int]]:
-    """A netns with a veth whose peer (in a second netns) never answers for .77."""
-    a, b = f"dtna-{os.getpid()}", f"dtnb-{os.getpid()}"
-    run = dropgen.run
-    try:
-        for ns in (a, b):
-            run(["ip", "netns", "add", ns])
-        run(
-            [
-                "ip",
-                "link",
-                "add",
-                "dtxa",
-                "netns",
-                a,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "dtxb",
-                "netns",
-                b,
-            ]
-        )
-        run(["ip", "-n", a, "addr", "add", "198.18.7.1/24", "dev", "dtxa"])
-        run(["ip", "-n", b, "addr", "add", "198.18.7.2/24", "dev", "dtxb"])
-        # fail fast: one probe, 100 ms
-        for key, val in (("mcast_solicit", "1"), ("retrans_time_ms", "100")):
-            run(["ip", "netns", "exec", a, "sysctl", "-q", f"net.ipv4.neigh.dtxa.{key}={val}"])
-        run(["ip", "-n", a, "link", "set", "dtxa", "up"])
-        run(["ip", "-n", b, "link", "set", "dtxb", "up"])
-        yield a, dropgen.netns_inode(a)
-    finally:
-        for ns in (a, b):
-            run(["ip", "netns", "del", ns], check=False)
-
-
 def _flags(comm: str) -> int:
     if comm.startswith("swapper/"):
         return CTX_IDLE
@@ -239,7 +201,7 @@ def test_context_of_real_drops(bpf_collector):
     tag = uuid.uuid4().hex[:5]
     sender, spin = f"dtin{tag}", f"dtsp{tag}"
     n = dropgen.spawn("udp", 40, comm=sender)
-    with arp_lab() as (ns, inode), spinners(spin):
+    with dropgen.arp_lab(str(os.getpid())) as (ns, inode), spinners(spin):
 
         def all_neigh(snap):
             return [

@@ -8,14 +8,11 @@ rule counter), so a test sees exactly the packets it made.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
 
 import pytest
 
@@ -34,10 +31,8 @@ from tests.packets.test_pcapng import (
 
 pytestmark = pytest.mark.bpf
 
-CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
 PACKET_HOST = 0
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -50,36 +45,12 @@ def netns():
         yield name
 
 
-def in_netns(name: str, fn: Callable[[], T]) -> T:
-    """Run fn in a thread that joined the namespace: sockets it makes stay in it."""
-    out: dict[str, object] = {}
-
-    def run() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-        try:
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns")
-            out["value"] = fn()
-        except BaseException as e:
-            out["error"] = e
-        finally:
-            os.close(fd)
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if "error" in out:
-        raise out["error"]  # type: ignore[misc]
-    return out["value"]  # type: ignore[return-value]
-
-
 class Capture:
     """An AF_PACKET socket on lo: every frame the kernel receives there, before any drop."""
 
     def __init__(self, ns: str) -> None:
         self.ns = ns
-        self.ifindex, self.sock, self.inode = in_netns(ns, self._open)
+        self.ifindex, self.sock, self.inode = dropgen.in_netns(ns, self._open)
 
     @staticmethod
     def _open() -> tuple[int, socket.socket, int]:
@@ -153,7 +124,7 @@ def send_udp(ns: str, family: int, addr: str, sport: int, payload: bytes, count:
             for _ in range(count):
                 s.sendto(payload, (addr, dropgen.CLOSED_PORT))
 
-    in_netns(ns, go)
+    dropgen.in_netns(ns, go)
 
 
 @pytest.mark.parametrize(
@@ -196,7 +167,7 @@ def test_tcp_syn_to_a_closed_port_and_the_reset(netns, capture):
                 s.connect(("127.0.0.1", dropgen.CLOSED_PORT))
 
     before = dropgen.snmp_counter("Tcp", "OutRsts", netns)
-    in_netns(netns, connect)
+    dropgen.in_netns(netns, connect)
 
     def tcp_between(a: int, z: int) -> Callable[[bytes], bool]:
         return lambda f: len(f) >= 38 and f[23] == 6 and struct.unpack_from("!HH", f, 34) == (a, z)
@@ -233,7 +204,7 @@ def test_icmp_echo_dropped_by_an_nft_rule(netns, capture):
         with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as s:
             s.sendto(b.icmp_echo(ident, seq, b"dt-echo"), ("127.0.0.1", 0))
 
-    in_netns(netns, ping)
+    dropgen.in_netns(netns, ping)
     got = capture.frames(1, lambda f: len(f) >= 42 and f[23] == 1 and f[34] == 8)
     counters = dropgen.run([*nft, "list", "table", "inet", table]).stdout
     assert "packets 1 " in counters, counters

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.table import Table
@@ -65,31 +66,26 @@ def keys_table() -> Table:
     return t
 
 
-def filter_table() -> Table:
+def _two_columns(title: str, rows: Iterable[tuple[str, str]]) -> Table:
+    """A bold name and what it means, one line each: the help screen's reference tables."""
     t = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, pad_edge=False)
-    t.add_column("FILTER", style="bold", no_wrap=True)
+    t.add_column(title, style="bold", no_wrap=True)
     t.add_column("MEANING")
-    for example, meaning in FILTER_HELP:
-        t.add_row(Text(example), Text(meaning))
+    for name, meaning in rows:
+        t.add_row(Text(name), Text(meaning))
     return t
+
+
+def filter_table() -> Table:
+    return _two_columns("FILTER", FILTER_HELP)
 
 
 def columns_table() -> Table:
-    t = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, pad_edge=False)
-    t.add_column("COLUMN", style="bold", no_wrap=True)
-    t.add_column("MEANING")
-    for c in COLUMNS:
-        t.add_row(Text(c.label), Text(c.help))
-    return t
+    return _two_columns("COLUMN", ((c.label, c.help) for c in COLUMNS))
 
 
 def marks_table() -> Table:
-    t = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, pad_edge=False)
-    t.add_column("MARK", style="bold", no_wrap=True)
-    t.add_column("MEANING")
-    for mark, meaning in MARKS:
-        t.add_row(Text(mark), Text(meaning))
-    return t
+    return _two_columns("MARK", MARKS)
 
 
 def contexts_table() -> Table:
