@@ -93,6 +93,16 @@ def decoded(rows: list[DropRow]) -> list[Decoded]:
     return [decode(s) for r in rows for s in r.samples]
 
 
+def first_four(rows: list[DropRow]) -> int:
+    """The samples the rule owes rows made on one CPU: each key's first four drops there.
+    (Exact only when the sender was pinned: a thread that migrates restarts the count.)"""
+    return sum(min(r.packets, 4) for r in rows)
+
+
+def one_cpu() -> int:
+    return min(os.sched_getaffinity(0))
+
+
 # --- 1: the exact 5-tuple and length of UDP v4/v6 and a TCP SYN -----------------------------
 
 
@@ -114,14 +124,15 @@ def test_udp_closed_port_samples_carry_the_exact_flow_and_length(bpf_collector, 
             return snmp6(name, "Udp6NoPorts")
 
         before = no_ports()
-        assert dropgen.in_netns(name, udp_sends(family, addr, sport, addr, n), comm=comm) == n
+        send = udp_sends(family, addr, sport, addr, n)
+        assert dropgen.in_netns(name, send, comm=comm, cpu=one_cpu()) == n
         assert no_ports() - before == n
         snap = settled(bpf_collector, pick, n, samples=4)
     rows = rows_of(snap, pick)
     assert sum(r.packets for r in rows) == n
     assert {r.reason.name for r in rows} == {"NO_SOCKET"}
     ds = decoded(rows)
-    assert len(ds) == 4  # a key's first four drops on a CPU (one sender thread: one CPU)
+    assert len(ds) == first_four(rows) >= 4  # one sender thread, pinned: one CPU
     header = 20 if family == socket.AF_INET else 40
     for d in ds:
         assert d.family == ("ipv4" if family == socket.AF_INET else "ipv6")
@@ -146,14 +157,15 @@ def test_tcp_syn_to_a_closed_port_sample_has_flags_s(bpf_collector):
             return r.key.netns == inode and r.key.comm == comm
 
         rsts = dropgen.snmp_counter("Tcp", "OutRsts", netns=name)
-        assert dropgen.in_netns(name, tcp_syns("127.0.0.1", sport, "127.0.0.1", n), comm=comm) == n
+        send = tcp_syns("127.0.0.1", sport, "127.0.0.1", n)
+        assert dropgen.in_netns(name, send, comm=comm, cpu=one_cpu()) == n
         assert dropgen.snmp_counter("Tcp", "OutRsts", netns=name) - rsts == n  # one per SYN
         snap = settled(bpf_collector, pick, n, samples=4)
     rows = rows_of(snap, pick)
     assert sum(r.packets for r in rows) == n
     assert {r.reason.name for r in rows} == {"NO_SOCKET"}
     ds = decoded(rows)
-    assert len(ds) == 4
+    assert len(ds) == first_four(rows) >= 4
     for r in rows:
         for s in r.samples:
             d = decode(s)
@@ -223,14 +235,14 @@ def test_icmp_echo_dropped_by_nft_sample_shows_type_8(bpf_collector):
                 return r.key.netns == inode and r.reason.name == "NETFILTER_DROP"
 
             base = per_key(bpf_collector.poll(), pick)
-            assert dropgen.in_netns(name, send, comm=comm) == n
+            assert dropgen.in_netns(name, send, comm=comm, cpu=one_cpu()) == n
             counted = nft_count(name, table)
             snap = settled(bpf_collector, pick, sum(base.values()) + n, samples=4)
     assert counted == n
     rows = rows_of(snap, pick)
     assert sum(r.packets for r in rows) - sum(base.values()) == n
     ds = decoded(rows)
-    assert len(ds) == 4
+    assert len(ds) == first_four(rows) >= 4
     for d in ds:
         assert (d.family, d.proto, d.src, d.dst) == ("ipv4", "icmp", "127.0.0.1", "127.0.0.1")
         assert (d.icmp_type, d.icmp_code) == (8, 0)
@@ -334,7 +346,7 @@ def test_cli_pcap_is_read_back_by_tcpdump_and_tshark_with_the_same_flows(tmp_pat
 def test_a_burst_of_400_drops_on_one_cpu_gives_exactly_4_samples(bpf_collector):
     t = tag()
     comm, n = f"dtsb{t}", 400
-    cpu = min(os.sched_getaffinity(0))
+    cpu = one_cpu()
     with netns(f"dt-sb-{t}") as inode:
         name = f"dt-sb-{t}"
 
