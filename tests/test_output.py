@@ -126,20 +126,16 @@ def test_human_count():
 
 
 def test_text_names_namespaces_and_marks_counters_and_benign_rows():
-    import dataclasses
 
     from droptop.model import Attribution, Reason
 
-    blue = dataclasses.replace(
-        row(comm="curl"), who=Attribution(context="process", netns_name="blue")
-    )
-    host = dataclasses.replace(
-        row(comm="nginx"),
+    blue = row(comm="curl")._replace(who=Attribution(context="process", netns_name="blue"))
+    host = row(comm="nginx")._replace(
         who=Attribution(context="softirq-irq", blames_task=False, netns_name="host"),
         benign="queue purge",
     )
-    ctr = dataclasses.replace(
-        row(comm=""), source="counter", reason=Reason(-1, "TcpExt:ListenOverflows", "snmp", "c")
+    ctr = row(comm="")._replace(
+        source="counter", reason=Reason(-1, "TcpExt:ListenOverflows", "snmp", "c")
     )
     text = render.to_text(snapshot(blue, host, ctr))
     lines = text.splitlines()

@@ -64,7 +64,6 @@ def _replace_strings(value: Any, hostile: str) -> Any:
 def base_snapshot() -> Snapshot:
     """A full snapshot with every kind of string: rows, stacks, locations, notes, interfaces,
     attribution, a counter row, a benign row, packet samples."""
-    from dataclasses import replace
 
     from droptop.model import Attribution, NicRates, PacketSample, Reason, SocketOwner
 
@@ -87,9 +86,8 @@ def base_snapshot() -> Snapshot:
         "host",
         SocketOwner(77, 812, "nginx"),
     )
-    attributed = replace(row(comm="a"), who=who, benign="queue purge", samples=(sample,))
-    counter = replace(
-        row(comm=""),
+    attributed = row(comm="a")._replace(who=who, benign="queue purge", samples=(sample,))
+    counter = row(comm="")._replace(
         key=row(comm="").key._replace(raw_reason=-1, counter="snmp:TcpExt:ListenOverflows"),
         reason=Reason(-1, "TcpExt:ListenOverflows", "snmp", "counter"),
         source="counter",

@@ -272,13 +272,11 @@ def test_cap_is_enough_for_a_10k_row_snapshot_with_stacks():
     """The measured size of what droptop writes, against the cap (see MAX_SNAPSHOT_BYTES)."""
     base = base_snapshot().rows[0]
     frames = tuple(f"__netif_receive_skb_core.constprop.{i}+0x{i:x}" for i in range(40))
-    from dataclasses import replace
 
     from droptop.model import StackSample
 
     rows = [
-        replace(
-            base,
+        base._replace(
             key=base.key._replace(comm=f"comm-{i:010d}", ifindex=i),
             history=tuple(12345.678 + i for i in range(60)),
             stacks=(StackSample(frames, 3),) * 2,

@@ -19,7 +19,7 @@ class ReplayCollector:
         snap = self._snap
         if not self._base:
             return snap
-        rows = tuple(replace(r, packets=r.packets - self._base.get(r.key, 0)) for r in snap.rows)
+        rows = tuple(r._replace(packets=r.packets - self._base.get(r.key, 0)) for r in snap.rows)
         return replace(snap, rows=rows, total_packets=sum(r.packets for r in rows))
 
     def reset(self) -> None:

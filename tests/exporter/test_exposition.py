@@ -211,22 +211,20 @@ def test_a_slow_update_never_blocks_a_scrape(monkeypatch):
 
 
 def test_counter_rows_and_benign_frees_have_families_of_their_own(exporter):
-    import dataclasses
 
     from droptop.model import Attribution, Reason
 
     drop = row(comm="curl", packets=5)
-    benign = dataclasses.replace(
-        row(name="NOT_SPECIFIED", raw=2, comm="swapper/0", packets=7), benign="queue purge"
+    benign = row(name="NOT_SPECIFIED", raw=2, comm="swapper/0", packets=7)._replace(
+        benign="queue purge"
     )
-    ctr = dataclasses.replace(
-        row(comm="", packets=0, ifname=""),
+    ctr = row(comm="", packets=0, ifname="")._replace(
         source="counter",
         reason=Reason(-1, "TcpExt:ListenOverflows", "snmp", "counter"),
         who=Attribution(netns_name="host"),
     )
     for packets in (16, 40, 3):  # 3: the TUI's z reset; the exported counter must not drop
-        exporter.update(snapshot(drop, benign, dataclasses.replace(ctr, packets=packets)))
+        exporter.update(snapshot(drop, benign, ctr._replace(packets=packets)))
     got = samples(text_parse(scrape(exporter)[2]))
     key = lambda **kw: tuple(sorted(kw.items()))  # noqa: E731
     losses = key(source="snmp", counter="TcpExt:ListenOverflows", netns="host", device="none")

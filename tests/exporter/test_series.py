@@ -17,9 +17,7 @@ from tests.factories import row, snapshot
 def grow(r, packets, nbytes=None, **kw):
     """The same row (same key) with new cumulative counts: a fresh object, as the assembler
     makes for a row that changed."""
-    return dataclasses.replace(
-        r, packets=packets, bytes=packets * 60 if nbytes is None else nbytes, **kw
-    )
+    return r._replace(packets=packets, bytes=packets * 60 if nbytes is None else nbytes, **kw)
 
 
 def test_rows_sharing_labels_aggregate_and_device_is_named():
@@ -43,7 +41,7 @@ def test_opt_in_labels_and_netns_name_fallback():
     assert list(v.packets) == [("NO_SOCKET", "core", "eth0", "4026531840", "", "curl", "")]
 
     who = Attribution(context="softirq-inline", service="web.service", netns_name="blue")
-    f = dataclasses.replace(a, packets=4, bytes=40, who=who)
+    f = a._replace(packets=4, bytes=40, who=who)
     book2 = SeriesBook(labels=("comm", "netns", "service", "context"))
     book2.add(snapshot(f))
     assert list(book2.view().packets) == [
@@ -53,7 +51,7 @@ def test_opt_in_labels_and_netns_name_fallback():
 
 def test_counter_rows_stay_out_of_the_drop_counters():
     drop = row(comm="curl", packets=3)
-    ctr = dataclasses.replace(row(comm="", packets=9), source="counter")
+    ctr = row(comm="", packets=9)._replace(source="counter")
     book = SeriesBook()
     book.add(snapshot(drop, ctr))
     assert sum(book.view().packets.values()) == 3
@@ -61,8 +59,7 @@ def test_counter_rows_stay_out_of_the_drop_counters():
 
 def test_location_label_splits_packets_exactly_and_bytes_proportionally():
     a = row(packets=0)
-    a = dataclasses.replace(
-        a,
+    a = a._replace(
         packets=10,
         bytes=1000,
         locations=(Location("f+0x1", 6), Location("g+0x2", 3), Location("f+0x9", 1)),
@@ -78,8 +75,7 @@ def test_location_label_splits_packets_exactly_and_bytes_proportionally():
     assert v.bytes[("NO_SOCKET", "core", "eth0", "f")] == 700
     # Locations that are not reset when the row is (the collector keeps them raw):
     # the row's increase is split by the locations' increases.
-    b = dataclasses.replace(
-        a,
+    b = a._replace(
         packets=4,
         bytes=400,
         locations=(Location("f+0x1", 6), Location("g+0x2", 7), Location("f+0x9", 1)),

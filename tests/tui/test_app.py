@@ -99,7 +99,6 @@ def test_refresh_redraws_only_lines_that_changed():
 
 
 def test_idle_rows_redraw_nothing():
-    from dataclasses import replace
 
     from tests.factories import row, snapshot
 
@@ -117,7 +116,7 @@ def test_idle_rows_redraw_nothing():
         await pilot.pause()
         assert t.lines_redrawn == 0
         assert t.rows_computed == 0
-        moved = replace(busy, packets=150)  # same rate and place, new total
+        moved = busy._replace(packets=150)  # same rate and place, new total
         main.show(snapshot(moved, *rows, poll=102))
         await pilot.pause()
         assert t.lines_redrawn == 1  # its line; share and trend of the rest unchanged
@@ -564,13 +563,12 @@ def test_narrow_terminal_drops_columns_instead_of_refusing():
 
 
 def test_many_rows_refresh_only_what_is_in_view():
-    from dataclasses import replace
 
     from tests.factories import row, snapshot
 
     rows = [row(comm=f"p{i:04d}", rate=float(1000 - i), packets=10_000 - i) for i in range(400)]
     first = snapshot(*rows)
-    second = snapshot(*[replace(r, packets=r.packets + 1) for r in rows])
+    second = snapshot(*[r._replace(packets=r.packets + 1) for r in rows])
 
     async def scenario(pilot):
         await started(pilot)

@@ -1,0 +1,223 @@
+"""RateHistory (droptop.model) and the rate arrays behind it (_Row in collector/assemble.py).
+
+A RateHistory is a lazy view of part of an append-only array of doubles. These tests
+check that it behaves like the tuple of the same rates (equality both ways, len,
+indexing, slicing, iteration, hash, repr), that a view taken from _Row.record() never
+changes afterwards (also across the copy made at _TRIM_AT), that idle_for() appends
+min(polls, HISTORY_LEN) zeros, and that DropRow.history_at() pads a RateHistory the
+way it pads a tuple.
+"""
+
+from __future__ import annotations
+
+import random
+from array import array
+from operator import eq, ne
+
+import pytest
+
+from droptop.collector.assemble import _TRIM_AT, _Row
+from droptop.model import DropKey, RateHistory
+from droptop.stats import HISTORY_LEN
+from tests.factories import row as make_row
+
+KEY = DropKey(3, "curl", False, 2, 4026531833)
+
+
+def view(values, start=0, end=None):
+    rates = array("d", values)
+    return RateHistory(rates, start, len(rates) if end is None else end)
+
+
+# --- RateHistory as a sequence ------------------------------------------------------
+
+
+def test_equals_the_tuple_of_the_same_values_both_ways():
+    h = view([9.0, 1.0, 2.5, 3.0, 7.0], 1, 4)
+    t = (1.0, 2.5, 3.0)
+    # operator.eq/ne to spell both directions (tuple first: tuple's own == gives up)
+    assert eq(h, t) is True and eq(t, h) is True
+    assert ne(h, t) is False and ne(t, h) is False
+    assert h == view([1.0, 2.5, 3.0])  # another array, the same values
+    assert h == (1, 2.5, 3)  # ints compare equal to floats, as in a tuple
+
+
+@pytest.mark.parametrize(
+    "other",
+    [(1.0, 2.5), (1.0, 2.5, 3.0, 7.0), (1.0, 2.5, 4.0), (), (9.0, 1.0, 2.5)],
+)
+def test_differs_from_other_tuples_both_ways(other):
+    h = view([9.0, 1.0, 2.5, 3.0, 7.0], 1, 4)
+    assert ne(h, other) is True and ne(other, h) is True
+    assert eq(h, other) is False and eq(other, h) is False
+    assert h != view(other)
+
+
+def test_is_not_equal_to_a_list_or_other_types():
+    h = view([1.0, 2.0])
+    assert ne(h, [1.0, 2.0]) and ne([1.0, 2.0], h)
+    assert h != "ab" and h is not None and h != 3.0
+
+
+def test_len_index_slice_iter():
+    h = view([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], 2, 5)
+    assert len(h) == 3
+    assert h[0] == 2.0 and h[1] == 3.0 and h[2] == 4.0
+    assert h[-1] == 4.0 and h[-3] == 2.0
+    with pytest.raises(IndexError):
+        h[3]
+    with pytest.raises(IndexError):
+        h[-4]
+    assert h[1:] == (3.0, 4.0) and isinstance(h[1:], tuple)
+    assert h[::-1] == (4.0, 3.0, 2.0)
+    assert h[-2:] == (3.0, 4.0)
+    assert list(h) == [2.0, 3.0, 4.0]
+    assert tuple(h) == (2.0, 3.0, 4.0)
+    assert list(reversed(h)) == [4.0, 3.0, 2.0]
+    assert 3.0 in h and 5.0 not in h
+    assert h.values() == (2.0, 3.0, 4.0) and type(h.values()) is tuple
+
+
+def test_empty_view():
+    h = view([1.0, 2.0], 2, 2)
+    assert len(h) == 0 and eq(h, ()) and eq((), h) and list(h) == [] and repr(h) == "()"
+    assert h != (1.0,)
+
+
+def test_hash_and_repr_match_the_tuple():
+    h = view([5.0, 0.0, 1.5], 0, 3)
+    t = (5.0, 0.0, 1.5)
+    assert hash(h) == hash(t)
+    assert repr(h) == repr(t) == "(5.0, 0.0, 1.5)"
+    assert {h: "x"}[t] == "x" and t in {h} and h in {t}
+
+
+def test_appending_to_the_array_does_not_change_a_view():
+    rates = array("d", [1.0, 2.0, 3.0])
+    h = RateHistory(rates, 1, 3)
+    rates.extend([4.0, 5.0])
+    assert h == (2.0, 3.0) and len(h) == 2 and h[-1] == 3.0
+
+
+# --- _Row.record() and idle_for() ---------------------------------------------------
+
+
+def test_record_views_never_change_across_the_trim():
+    row = _Row(KEY, "eth0", 0)
+    first_array = row.rates
+    recorded: list[float] = []
+    views = []
+    for i in range(4 * HISTORY_LEN + 2 * HISTORY_LEN + 7):  # past _TRIM_AT, twice
+        rate = i * 1.25 + 0.5
+        recorded.append(rate)
+        h = row.record(rate)
+        shown = tuple(recorded[-HISTORY_LEN:])
+        assert h == shown  # what it shows when taken: the last HISTORY_LEN rates
+        views.append((h, shown))
+    assert len(recorded) > _TRIM_AT
+    assert row.rates is not first_array  # the array was swapped for a copy at least once
+    assert len(row.rates) < _TRIM_AT
+    for h, shown in views:
+        assert h.values() == shown
+        assert len(h) == len(shown) and list(h) == list(shown)
+    latest = views[-1][0]
+    assert latest.values() == tuple(recorded[-HISTORY_LEN:])
+    assert len(latest) == HISTORY_LEN
+
+
+def test_record_and_idle_for_interleaved_keep_every_view():
+    rnd = random.Random(7)
+    row = _Row(KEY, "eth0", 0)
+    reference: list[float] = []  # every rate ever appended, zeros for idle polls included
+    views = []
+    trims = 0
+    for _ in range(2000):
+        if rnd.random() < 0.2:
+            polls = rnd.choice([0, 1, 2, 5, 59, 60, 61, 1000])
+            row.idle_for(polls)
+            reference.extend([0.0] * min(polls, HISTORY_LEN))
+        else:
+            before = row.rates
+            rate = float(rnd.randint(0, 10_000))
+            reference.append(rate)
+            h = row.record(rate)
+            trims += row.rates is not before
+            shown = tuple(reference[-HISTORY_LEN:])
+            assert h.values() == shown
+            views.append((h, shown))
+    assert trims >= 3
+    for h, shown in views:
+        assert h.values() == shown
+
+
+@pytest.mark.parametrize("polls", [1, 2, 5, 59, 60, 61, 1000])
+def test_idle_for_appends_at_most_history_len_zeros(polls):
+    row = _Row(KEY, "eth0", 0)
+    row.record(3.0)
+    row.idle_for(polls)
+    zeros = min(polls, HISTORY_LEN)
+    assert list(row.rates) == [3.0] + [0.0] * zeros
+    h = row.record(7.0)
+    assert h == ((3.0,) + (0.0,) * zeros + (7.0,))[-HISTORY_LEN:]
+
+
+@pytest.mark.parametrize("polls", [0, -1, -100])
+def test_idle_for_nothing_appends_nothing(polls):
+    row = _Row(KEY, "eth0", 0)
+    row.record(3.0)
+    row.idle_for(polls)
+    assert list(row.rates) == [3.0]
+
+
+def test_idle_for_just_before_the_trim():
+    row = _Row(KEY, "eth0", 0)
+    views = [row.record(float(i + 1)) for i in range(_TRIM_AT - 1)]
+    kept = [v.values() for v in views]
+    row.idle_for(1000)
+    assert len(row.rates) == _TRIM_AT - 1 + HISTORY_LEN
+    h = row.record(42.0)
+    assert h == (0.0,) * (HISTORY_LEN - 1) + (42.0,)
+    assert len(row.rates) == HISTORY_LEN
+    assert [v.values() for v in views] == kept
+
+
+# --- DropRow.history_at() with a RateHistory -----------------------------------------
+
+
+def test_history_at_pads_a_rate_history_like_a_tuple():
+    h = view([9.0, 1.0, 2.0, 3.0], 1, 4)
+    rh = make_row()._replace(history=h, history_end=10)
+    tp = make_row()._replace(history=(1.0, 2.0, 3.0), history_end=10)
+    assert rh == tp  # a DropRow with a RateHistory equals one with the tuple
+    cases = {
+        (10, 60): (1.0, 2.0, 3.0),
+        (9, 60): (1.0, 2.0, 3.0),  # asked about an earlier poll: no padding
+        (11, 60): (1.0, 2.0, 3.0, 0.0),
+        (12, 60): (1.0, 2.0, 3.0, 0.0, 0.0),
+        (12, 4): (2.0, 3.0, 0.0, 0.0),
+        (10, 2): (2.0, 3.0),
+        (12, 2): (0.0, 0.0),
+        (1000, 60): (0.0,) * 60,
+        (1000, 5): (0.0,) * 5,
+    }
+    for (poll, length), expected in cases.items():
+        got = rh.history_at(poll, length)
+        assert got == expected, (poll, length)
+        assert type(got) is tuple
+        assert got == tp.history_at(poll, length)
+
+
+def test_history_at_of_a_full_history_is_capped_at_length():
+    row = _Row(KEY, "eth0", 0)
+    for i in range(HISTORY_LEN + 5):
+        h = row.record(float(i))
+    r = make_row()._replace(history=h, history_end=100)
+    assert r.history_at(100) == tuple(float(i) for i in range(5, HISTORY_LEN + 5))
+    assert r.history_at(103) == tuple(float(i) for i in range(8, HISTORY_LEN + 5)) + (0.0,) * 3
+    assert len(r.history_at(103)) == 60
+    assert r.history_at(103, length=10) == (
+        *(float(i) for i in range(HISTORY_LEN - 2, HISTORY_LEN + 5)),
+        0.0,
+        0.0,
+        0.0,
+    )
