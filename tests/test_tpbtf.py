@@ -278,3 +278,21 @@ def test_load_and_attach_leaves_nothing_behind(monkeypatch):
     with pytest.raises(TpBtfError, match="tp_btf attach failed: Device or resource busy"):
         tpbtf.load_and_attach(addr, 2, b"GPL", kfree_skb)
     assert bpf_fd_kinds(os.getpid()) == before
+
+
+def test_a_bcc_load_failure_names_the_verifier_reason_not_its_statistics():
+    from droptop.collector.loader import _last_line
+
+    text = (
+        "/virtual/main.c:9:9: warning: 'THREAD_SIZE' macro redefined\n"
+        "1 warning generated.\n"
+        "bpf: Failed to load program: Invalid argument\n"
+        "0: R1=ctx() R10=fp0\n"
+        "59: (af) r2 ^= r6\n"
+        "math between ctx pointer and register with unbounded min value is not allowed\n"
+        "processed 58 insns (limit 1000000) max_states_per_insn 0 total_states 3\n"
+    )
+    assert _last_line(text, "Failed to load BPF program") == (
+        "bpf: Failed to load program: Invalid argument (math between ctx pointer and "
+        "register with unbounded min value is not allowed)"
+    )

@@ -27,6 +27,7 @@ Only `process` and `softirq-inline` blame the task: see :func:`blames_task`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -132,6 +133,19 @@ def _class_from_stack(funcs: Sequence[str]) -> int:
     return CTX_PROCESS
 
 
+# A stack's answers depend on its frames only, and a node's 10,000 keys share a few
+# hundred stacks at most: when they all get new stack counts at once (a key's first
+# drops on each CPU are all sampled), each distinct stack is read once, not per key.
+@functools.lru_cache(maxsize=4096)
+def _stack_entry(frames: tuple[str, ...]) -> str | None:
+    return softirq_entry(frames)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stack_class(frames: tuple[str, ...]) -> int:
+    return _class_from_stack([frame_function(f) for f in frames])
+
+
 def classify_context(
     code: int, stack_frames: Sequence[str] | None = None, *, comm: str | None = None
 ) -> str:
@@ -139,7 +153,7 @@ def classify_context(
     empty). `comm` is only a fallback: `ksoftirqd/N` tells ksoftirqd when no stack does."""
     frames = tuple(stack_frames or ())
     if code & CTX_UNKNOWN:
-        cls = _class_from_stack([frame_function(f) for f in frames]) if frames else None
+        cls = _stack_class(frames) if frames else None
         if cls is None:
             return SOFTIRQ if comm is None or not comm.startswith("ksoftirqd/") else KSOFTIRQD
     else:
@@ -151,7 +165,7 @@ def classify_context(
     task = IDLE if code & CTX_IDLE else KTHREAD if code & CTX_KTHREAD else None
     if cls == CTX_PROCESS:
         return task or PROCESS
-    entry = softirq_entry(frames) if frames else None
+    entry = _stack_entry(frames) if frames else None
     if entry == "irq":
         return SOFTIRQ_IRQ
     if entry == "ksoftirqd":

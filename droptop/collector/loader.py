@@ -51,6 +51,12 @@ def _last_line(text: str, fallback: str) -> str:
     compiler = [ln for ln in lines if "error:" in ln]
     if compiler:
         return compiler[0].strip()
+    for i, ln in enumerate(lines):
+        if "Failed to load program" in ln:  # the verifier's log follows: its last word
+            from droptop.collector.tpbtf import _verifier_reason
+
+            why = _verifier_reason("\n".join(lines[i + 1 :]).encode())
+            return f"{ln.strip()} ({why})" if why else ln.strip()
     errors = [ln for ln in lines if "error" in ln.lower()]
     return (errors or lines or [fallback])[-1].strip()
 
