@@ -80,9 +80,10 @@ class Location(NamedTuple):
     packets: int
 
 
-@dataclass(frozen=True, slots=True)
-class PacketSample:
+class PacketSample(NamedTuple):
     """One sampled dropped packet: its headers as the kernel held them at the drop.
+
+    A NamedTuple: a stack re-read after 10,000 new keys reads 40,000 of them.
 
     `length` is counted from the network header, not from `skb->data`: where `skb->data`
     points at the drop depends on the path (the IP header is already pulled when UDP drops

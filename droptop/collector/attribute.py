@@ -4,7 +4,8 @@ The kernel records, per key, whether the drop ran on an interrupt stack, the soc
 (its inode and cgroup id) and the task's cgroup; the sampled stacks say how softirq
 was entered. This turns those into an `Attribution` with droptop.attribution's
 resolvers, once per key and again only when the key's stacks change: lookups walk
-/proc and the cgroup tree, so they must never run per drop or per idle row.
+/proc and the cgroup tree, so they must never run per drop or per idle row. New stack
+counts for a key re-derive only its context.
 
 Rules (issue 11): a row with a socket belongs to the socket's cgroup even in softirq;
 a row the task made itself (process context, or softirq inline in its own syscall)
@@ -54,6 +55,7 @@ class Attributor:
         self.sockets = sockets if sockets is not None else SocketOwners()
         self._cache: dict[DropKey, tuple[tuple[StackSample, ...], Attribution]] = {}
         self._retry: dict[DropKey, int] = {}
+        self._stale: set[DropKey] = set()  # due(): resolve again whatever the stacks
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -61,8 +63,16 @@ class Attributor:
 
     def attribute(self, key: DropKey, stacks: tuple[StackSample, ...]) -> Attribution:
         hit = self._cache.get(key)
-        if hit is not None and hit[0] is stacks:
-            return hit[1]
+        if hit is not None and key not in self._stale:
+            if hit[0] is stacks:
+                return hit[1]
+            # New stack counts can change the context alone (the socket, cgroup and
+            # netns are the key's): 10,000 keys whose first drops were all sampled
+            # get new stacks at once, and are not looked up all over again.
+            if self._context(key, stacks) == hit[1].context:
+                self._cache[key] = (stacks, hit[1])
+                return hit[1]
+        self._stale.discard(key)
         who = self._resolve(key, stacks)
         self._cache[key] = (stacks, who)
         return who
@@ -70,6 +80,7 @@ class Attributor:
     def forget(self) -> None:
         self._cache.clear()
         self._retry.clear()
+        self._stale.clear()
 
     def due(self) -> frozenset[DropKey]:
         """Keys whose attribution was incomplete and should be resolved again now (each
@@ -77,6 +88,7 @@ class Attributor:
         if not self._retry:
             return frozenset()
         keys = frozenset(self._retry)
+        self._stale |= keys
         for key in keys:
             left = self._retry[key] - 1
             if left > 0:
@@ -85,7 +97,8 @@ class Attributor:
                 del self._retry[key]
         return keys
 
-    def _resolve(self, key: DropKey, stacks: tuple[StackSample, ...]) -> Attribution:
+    @staticmethod
+    def _context(key: DropKey, stacks: tuple[StackSample, ...]) -> str:
         code = context_code(key)
         if not key.irq and stacks:
             # "Not on an interrupt stack" is not "process context": an interrupt that
@@ -93,7 +106,10 @@ class Attributor:
             # task's own stack (x86-64 switches to the irq stack only from kernel mode).
             # Where stacks were sampled they decide; each says how it was entered.
             code |= ctx.CTX_UNKNOWN
-        context = ctx.classify_samples(code, [(s.frames, s.count) for s in stacks], comm=key.comm)
+        return ctx.classify_samples(code, [(s.frames, s.count) for s in stacks], comm=key.comm)
+
+    def _resolve(self, key: DropKey, stacks: tuple[StackSample, ...]) -> Attribution:
+        context = self._context(key, stacks)
         blames = ctx.blames_task(context)
         socket = None
         if key.sock_ino:
