@@ -68,8 +68,12 @@ class Attributor:
                 return hit[1]
             # New stack counts can change the context alone (the socket, cgroup and
             # netns are the key's): 10,000 keys whose first drops were all sampled
-            # get new stacks at once, and are not looked up all over again.
-            if self._context(key, stacks) == hit[1].context:
+            # get new stacks at once, and are not looked up all over again. One stack
+            # both times, the same frames: the same context, whatever its count.
+            old = hit[0]
+            if (
+                len(stacks) == len(old) == 1 and stacks[0].frames is old[0].frames
+            ) or self._context(key, stacks) == hit[1].context:
                 self._cache[key] = (stacks, hit[1])
                 return hit[1]
         self._stale.discard(key)
