@@ -8,9 +8,9 @@ A poll's Python work is proportional to what changed, not to the map: with 10k
 keys the map read is one syscall and a C-speed comparison of the counter lists
 finds the slots that moved; only their rows (and rows that just went idle) are
 rebuilt, every other row is the very same immutable object as last time. A
-moved row of which nothing but the counts changed (nearly every row of a busy
-poll) is one tuple built from its last row; only new rows, rows of several
-locations and rows with new stacks, samples or attribution go the full way. Table
+moved row of one location (nearly every row of a busy poll) is one tuple built
+from its last row, with its stacks, samples and attribution looked up again only
+where they changed; only new rows and rows of several locations go the full way. Table
 order is the active rows sorted by rate, then the idle rows (idlerows.py).
 """
 
@@ -140,8 +140,11 @@ def _next_row(
     history: RateHistory,
     poll: int,
     locations: tuple[Location, ...],
+    stacks: tuple[StackSample, ...],
+    who: Attribution,
+    samples: tuple[PacketSample, ...],
 ) -> DropRow:
-    """old with new counts: the same key, names, stacks, samples and attribution."""
+    """old with new counts and details: the same key, names and benign class."""
     return _new(  # type: ignore[no-any-return]
         DropRow,
         (
@@ -155,12 +158,12 @@ def _next_row(
             history,
             poll,
             locations,
-            old.stacks,
+            stacks,
             old.first_seen,
-            old.who,
+            who,
             old.source,
             old.benign,
-            old.samples,
+            samples,
         ),
     )
 
@@ -296,7 +299,7 @@ class SnapshotAssembler:
                 rates[row] = (dp / interval if dp > 0 else 0.0, db / interval if db > 0 else 0.0)
         # Went idle: one more sample, rate 0.
         self._went_idle(self._active - changed.keys() - quick, rates)
-        for row in self._dirty - changed.keys() - self._active:
+        for row in self._dirty - changed.keys() - quick - self._active:
             rates[row] = (0.0, 0.0)
         self._dirty.clear()
 
@@ -352,13 +355,14 @@ class SnapshotAssembler:
     ) -> tuple[set[_Row], list[DropRow]]:
         """Take in every moved slot's counts, and build the rows that can be built quickly.
 
-        Quick: a row of one slot, built before, about which nothing but its counts
-        changed (no new stacks or samples, no reset, no request to attribute it again),
-        so that its reason, benign class, stacks, samples and attribution are its last
-        row's and the new row is one tuple. That is nearly every row of a busy node's
-        poll. The other moved rows go to `changed`, for _rebuild(). interval 0: no
-        rates yet (everything goes to `changed`). Returns the quick rows, and the new
-        DropRows of those that are active (the others joined the idle rows).
+        Quick: a row of one slot, built before. Its reason and benign class are its
+        last row's (they depend on the key and the slot's location only), and so are
+        its stacks, samples and attribution unless the row is dirty (new stacks or
+        samples, a reset, a request to attribute it again), when those are looked up:
+        the new row is one tuple. That is nearly every row of a busy node's poll. The
+        other moved rows go to `changed`, for _rebuild(). interval 0: no rates yet
+        (everything goes to `changed`). Returns the quick rows, and the new DropRows of
+        those that are active (the others joined the idle rows).
         """
         old_p, old_b, slot_row, slot_loc = self._p, self._b, self._slot_row, self._slot_loc
         dirty, idle = self._dirty, self._idle
@@ -377,7 +381,7 @@ class SnapshotAssembler:
             c0 = cum[0] = cum[0] + dp
             c1 = cum[1] = cum[1] + db
             old = row.row
-            if not interval or not row.single or old is None or row in dirty:
+            if not interval or not row.single or old is None:
                 grown = changed.get(row)
                 if grown is None:
                     changed[row] = [dp, db]
@@ -391,6 +395,12 @@ class SnapshotAssembler:
             rate = dp / interval if dp > 0 else 0.0
             base = row.base
             symbol = slot_loc[s]
+            if row in dirty:  # new stacks or samples, a reset, or attribute it again
+                stacks = self._stacks.get(s, ())
+                who = self._who(row, stacks)
+                samples = self._samples.get(s, ())
+            else:
+                stacks, who, samples = old.stacks, old.who, old.samples
             new = row.row = _next_row(
                 old,
                 c0 - base[0],
@@ -400,6 +410,9 @@ class SnapshotAssembler:
                 row.record(rate),
                 poll,
                 (_new(Location, (symbol, p)),) if symbol else (),
+                stacks,
+                who,
+                samples,
             )
             quick.add(row)
             if rate > 0.0:
@@ -418,7 +431,17 @@ class SnapshotAssembler:
                 slow[row] = (0.0, 0.0)
                 continue
             new = row.row = _next_row(
-                old, old.packets, old.bytes, 0.0, 0.0, row.record(0.0), poll, old.locations
+                old,
+                old.packets,
+                old.bytes,
+                0.0,
+                0.0,
+                row.record(0.0),
+                poll,
+                old.locations,
+                old.stacks,
+                old.who,
+                old.samples,
             )
             idle.join(row, new.packets, row.order, new)
 
@@ -436,6 +459,17 @@ class SnapshotAssembler:
         for s in set(new) | set(old):
             if new.get(s) is not old.get(s) and s < len(self._slot_row):
                 self._dirty.add(self._slot_row[s])
+
+    def _who(self, row: _Row, stacks: tuple[StackSample, ...]) -> Attribution:
+        """Whose drop the row is, asked again only when its stacks are new or it was
+        asked to be (reattribute)."""
+        if self.attribute is None:
+            return NO_ATTRIBUTION
+        if row.who is not None and row.who[0] is stacks:
+            return row.who[1]
+        who = self.attribute(row.key, stacks)
+        row.who = (stacks, who)
+        return who
 
     def _rebuild(self, row: _Row, rate: float, brate: float, wall: float) -> None:
         # The hot loop of a poll in which many keys changed: locals, no helper calls
@@ -470,13 +504,7 @@ class SnapshotAssembler:
         if benign is None or benign[0] != symbols:
             match = classify_benign(reason.name, symbols)
             benign = row.benign = (symbols, match.why if match is not None else None)
-        if self.attribute is None:
-            who = NO_ATTRIBUTION
-        elif row.who is not None and row.who[0] is stacks:
-            who = row.who[1]
-        else:
-            who = self.attribute(row.key, stacks)
-            row.who = (stacks, who)
+        who = self._who(row, stacks)
         row.row = DropRow(  # positional, in DropRow's field order: ~30% cheaper than keywords
             row.key,
             reason,
