@@ -556,14 +556,9 @@ static __always_inline int count_drop(struct bpf_raw_tracepoint_args *ctx, u64 t
 	return 0;
 }
 
-#ifdef TP_BTF
-/* Not a bcc probe name on purpose: bcc compiles it but leaves loading and
- * attaching to droptop's loader (BPF_PROG_LOAD with expected_attach_type
- * BPF_TRACE_RAW_TP and the BTF id of btf_trace_kfree_skb). A tp_btf context is
- * the tracepoint's arguments as u64s, the same layout as a raw tracepoint's. */
-int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
+/* Both entry points: the task first, the hot path's only real helper call. */
+static __always_inline int on_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 {
-	/* The task first: the hot path's only real helper call. */
 	u64 task = CURRENT_TASK_TAG();
 #if defined(DROPTOP_BENCH_EMPTY)
 	return 0;
@@ -573,16 +568,19 @@ int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 	return count_drop(ctx, task);
 #endif
 }
+
+#ifdef TP_BTF
+/* Not a bcc probe name on purpose: bcc compiles it but leaves loading and
+ * attaching to droptop's loader (BPF_PROG_LOAD with expected_attach_type
+ * BPF_TRACE_RAW_TP and the BTF id of btf_trace_kfree_skb). A tp_btf context is
+ * the tracepoint's arguments as u64s, the same layout as a raw tracepoint's. */
+int droptop_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_kfree_skb(ctx);
+}
 #else
 RAW_TRACEPOINT_PROBE(kfree_skb)
 {
-	u64 task = CURRENT_TASK_TAG();
-#if defined(DROPTOP_BENCH_EMPTY)
-	return 0;
-#elif defined(DROPTOP_BENCH_EMPTY_TASK)
-	return task == 1;
-#else
-	return count_drop(ctx, task);
-#endif
+	return on_kfree_skb(ctx);
 }
 #endif

@@ -25,6 +25,7 @@ from droptop import dropgen
 from droptop.model import DropRow, Snapshot
 from droptop.packets.decode import Decoded, decode
 from tests.conftest import REQUIRE_BPF, wait_for
+from tests.packets import build
 from tests.test_attribution_real import netns, per_key, tag
 
 pytestmark = pytest.mark.bpf
@@ -179,18 +180,6 @@ def test_tcp_syn_to_a_closed_port_sample_has_flags_s(bpf_collector):
 # --- 2: an ICMP echo dropped by an nft rule ----------------------------------------------------
 
 
-def icmp_echo(ident: int, seq: int, payload: bytes = b"droptop!") -> bytes:
-    def csum(b: bytes) -> int:
-        b += b"\0" * (len(b) % 2)
-        s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-        s = (s >> 16) + (s & 0xFFFF)
-        s += s >> 16
-        return ~s & 0xFFFF
-
-    head = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-    return struct.pack("!BBHHH", 8, 0, csum(head + payload), ident, seq) + payload
-
-
 @contextmanager
 def nft_in(ns: str, rules: str) -> Iterator[str]:
     table = f"dt{os.getpid()}"
@@ -228,7 +217,7 @@ def test_icmp_echo_dropped_by_nft_sample_shows_type_8(bpf_collector):
             def send() -> int:
                 with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as s:
                     for i in range(n):
-                        s.sendto(icmp_echo(0x4454, i), ("127.0.0.1", 0))
+                        s.sendto(build.icmp_echo(0x4454, i, b"droptop!"), ("127.0.0.1", 0))
                 return n
 
             def pick(r: DropRow) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from droptop.attribution.procfs import read_comm
@@ -179,8 +179,8 @@ class NetnsNamer:
             return hit.name if hit is not None else str(inode)
         return str(inode)
 
-    def _named(self, inode: int) -> tuple[str, str] | None:
-        """(name, path) of the `ip netns` bind mount that is this inode now, if any."""
+    def _named_mounts(self) -> Iterator[tuple[int, str, str]]:
+        """(inode, name, path) of each `ip netns` bind mount, in name order per directory."""
         for d in self.named_dirs:
             try:
                 entries = sorted(os.scandir(d), key=lambda e: e.name)
@@ -188,11 +188,14 @@ class NetnsNamer:
                 continue
             for e in entries:
                 try:
-                    if os.stat(e.path).st_ino == inode:
-                        return e.name, e.path
+                    ino = os.stat(e.path).st_ino  # the bind mount: stat follows to nsfs
                 except OSError:
                     continue
-        return None
+                yield ino, e.name, e.path
+
+    def _named(self, inode: int) -> tuple[str, str] | None:
+        """(name, path) of the `ip netns` bind mount that is this inode now, if any."""
+        return next(((n, p) for ino, n, p in self._named_mounts() if ino == inode), None)
 
     def _still(self, info: NetnsInfo) -> bool:
         """The entry's file still is this inode (one readlink or stat): not a stale name."""
@@ -221,18 +224,9 @@ class NetnsNamer:
         self._scanned_at = self._clock()
         self.scans += 1
         named: dict[int, tuple[str, str]] = {}
-        for d in self.named_dirs:
-            try:
-                entries = sorted(os.scandir(d), key=lambda e: e.name)
-            except OSError:
-                continue
-            for e in entries:
-                try:
-                    ino = os.stat(e.path).st_ino  # the bind mount: stat follows to nsfs
-                except OSError:
-                    continue
-                if ino not in named and ino != self.host_inode:
-                    named[ino] = (e.name, e.path)
+        for ino, name, path in self._named_mounts():
+            if ino not in named and ino != self.host_inode:
+                named[ino] = (name, path)
         lowest: dict[int, int] = {}
         try:
             pids = sorted(int(p) for p in os.listdir(self.proc) if p.isdigit())

@@ -41,6 +41,7 @@ from droptop.model import (
     SocketOwner,
     StackSample,
 )
+from droptop.packets.checksum import internet_checksum
 from droptop.packets.sample import ARPHRD_ETHER, ARPHRD_LOOPBACK, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6
 
 SUBSYS_SHIFT = 16
@@ -240,16 +241,6 @@ _GENERIC_STACK = ("kfree_skb_reason+0x8c", "skb_release_data+0x110", "consume_sk
 # --- packet headers, built byte by byte (checksums right, so pcap readers agree) --------
 
 
-def _csum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _eth(dst: str, src: str, ethertype: int) -> bytes:
     return bytes.fromhex(dst.replace(":", "") + src.replace(":", "")) + struct.pack("!H", ethertype)
 
@@ -273,12 +264,12 @@ def _ip(src: str, dst: str, proto: int, payload: bytes, *, ident: int = 0x1C46) 
         "!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, 0x4000, 64, proto, 0,
         _addr(src), _addr(dst),
     )  # fmt: skip
-    return head[:10] + struct.pack("!H", _csum(head)) + head[12:] + payload
+    return head[:10] + struct.pack("!H", internet_checksum(head)) + head[12:] + payload
 
 
 def _udp(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
     seg = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-    csum = _csum(_pseudo(src, dst, 17, len(seg)) + seg) or 0xFFFF
+    csum = internet_checksum(_pseudo(src, dst, 17, len(seg)) + seg) or 0xFFFF
     return _ip(src, dst, 17, seg[:6] + struct.pack("!H", csum) + seg[8:])
 
 
@@ -288,13 +279,13 @@ TCP_SYN, TCP_ACK, TCP_PSH = 0x02, 0x10, 0x08
 def _tcp(src: str, dst: str, sport: int, dport: int, flags: int, payload: bytes = b"") -> bytes:
     seg = struct.pack("!HHIIBBHHH", sport, dport, 0x3A1F2B00, 0, 5 << 4, flags, 64240, 0, 0)
     seg += payload
-    csum = _csum(_pseudo(src, dst, 6, len(seg)) + seg)
+    csum = internet_checksum(_pseudo(src, dst, 6, len(seg)) + seg)
     return _ip(src, dst, 6, seg[:16] + struct.pack("!H", csum) + seg[18:])
 
 
 def _icmp_echo(src: str, dst: str, ident: int, seq: int) -> bytes:
     msg = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + bytes(range(16))
-    return _ip(src, dst, 1, msg[:2] + struct.pack("!H", _csum(msg)) + msg[4:])
+    return _ip(src, dst, 1, msg[:2] + struct.pack("!H", internet_checksum(msg)) + msg[4:])
 
 
 def _arp_request(sha: str, spa: str, tpa: str) -> bytes:

@@ -9,17 +9,8 @@ from __future__ import annotations
 import socket
 import struct
 
+from droptop.packets.checksum import internet_checksum as checksum
 from droptop.packets.sample import ARPHRD_ETHER, ETH_P_IP, ETH_P_IPV6, PacketSample
-
-
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def mac(text: str) -> bytes:
