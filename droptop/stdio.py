@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+from droptop.sanitize import printable
+
 
 def reopen_closed_std_fds() -> bool:
     """Put /dev/null on a closed fd 0, 1 or 2; True when stdout was closed.
@@ -33,9 +35,10 @@ def reopen_closed_std_fds() -> bool:
 
 
 def say(line: str) -> None:
-    """One line on stderr; nothing when stderr is full or gone."""
+    """One line on stderr, escaped (it may quote a file name, a kernel's or a
+    compiler's words); nothing when stderr is full or gone."""
     try:
-        print(line, file=sys.stderr, flush=True)
+        print(printable(line), file=sys.stderr, flush=True)
     except (OSError, ValueError, AttributeError):
         pass
 

@@ -309,3 +309,14 @@ def test_batch_cli_prints_nothing_raw(tmp_path, hostile):
         assert not dangerous(out) and not dangerous(p.stderr.decode("utf-8")), fmt
         if fmt == "json":
             assert json.loads(out)["hostname"] == hostile
+
+
+def test_every_stderr_line_is_escaped(capsys):
+    """say() is the one way droptop writes to stderr; what it quotes (a verifier's or
+    compiler's words, a file name) may hold terminal controls."""
+    from droptop.stdio import say
+
+    say("droptop: could not load: \x1b]2;PWNED\x07 \u202e")
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err
+    assert err.startswith("droptop: could not load: ") and err.endswith("\n")
