@@ -21,7 +21,8 @@ The rate in a window is the loopback device's packet count over the window's
 wall time (every flooded datagram crosses lo once, then the nft rule drops it).
 Each cycle's ratio is a condition's rate over the mean of the cycle's `off`
 windows, so anything slower than a cycle (a few seconds) cancels out. Each
-attached droptop is polled once a second, as the CLI polls. Drops lost are
+attached droptop is polled once per second of its attached time, as the CLI polls
+once a second (inside a window, so the poll's CPU is charged to that window). Drops lost are
 checked by bench_overhead.py, which counts whole floods; here windows start
 after an attach and end before a detach, so the tool's count is not meant to
 match the window's.
@@ -46,6 +47,17 @@ SETTLE = 0.03
 """Seconds between an attach or detach and the start of a window."""
 
 
+def variant_spec(name: str) -> tuple[str, bool, tuple[str, ...]]:
+    """One of bench_variants.py's tp_btf variants, by name (--also)."""
+    import bench_variants
+
+    spec = bench_variants.VARIANTS.get(name)
+    if spec is None or spec[0] != "tp_btf":
+        raise SystemExit(f"--also: {name} is not a tp_btf variant of bench_variants.py")
+    bench_variants.check_switches(spec[2])
+    return spec
+
+
 def lo_packets() -> int:
     return int(LO_PACKETS.read_text())
 
@@ -57,7 +69,8 @@ class Attachable:
         self.name, self.tracer = name, tracer
         tracer.start()  # loads, attaches and polls once (start-up)
         self.col = tracer.col
-        self.polled = time.monotonic()
+        self.attached_s = 0.0  # seconds attached so far, over all of its windows
+        self.polled_at = 0.0  # attached_s at the last poll
         self.detach()
 
     def attach(self) -> None:
@@ -66,10 +79,14 @@ class Attachable:
     def detach(self) -> None:
         self.tracer.unlink()
 
-    def tick(self) -> None:
-        if time.monotonic() - self.polled >= 1.0:
+    def tick(self, seconds: float) -> None:
+        """Count `seconds` more attached time; poll once per second of it, as the CLI
+        polls once a second of its run (polling in every window, ~1.8 s apart, would
+        charge a tool's windows with 3x the poll CPU of a real run)."""
+        self.attached_s += seconds
+        if self.attached_s - self.polled_at >= 1.0:
             self.col.poll()
-            self.polled = time.monotonic()
+            self.polled_at = self.attached_s
 
     def close(self) -> None:
         self.tracer.stop()
@@ -83,7 +100,7 @@ def window(seconds: float, tool: Attachable | None) -> float:
         time.sleep(SETTLE)
         c0, t0 = lo_packets(), time.monotonic()
         if tool is not None:
-            tool.tick()
+            tool.tick(seconds)
         time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
         c1, t1 = lo_packets(), time.monotonic()
     finally:
@@ -99,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=90.0, help="length of the one flood")
     p.add_argument("--window", type=float, default=0.3, help="seconds per condition window")
     p.add_argument("--out", default="interleaved")
+    p.add_argument(
+        "--also",
+        default="",
+        help="comma-separated bench_variants.py variants (tp_btf builds) to interleave too",
+    )
     args = p.parse_args(argv)
     common.require_root()
     common.build_flood()
@@ -114,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         tools["droptop_nostacks"] = Attachable(
             "droptop_nostacks", ov.Droptop("droptop_nostacks", stacks=False)
         )
+        for name in filter(None, args.also.split(",")):
+            _, stacks, flags = variant_spec(name)
+            tools[name] = Attachable(name, ov.Droptop(name, stacks=stacks, cflags=flags))
         names = ["off", *tools]
         with common.nft_input_drop():
             common.wait_quiet(no_tracers=False)
@@ -127,13 +152,16 @@ def main(argv: list[str] | None = None) -> int:
                 end = time.monotonic() + args.seconds
                 cycle = 0
                 busy0 = common.busy_other_cpu_seconds()
-                while time.monotonic() < end:
+                cycle_s = 0.0  # the longest cycle so far: none may run past the flood
+                while time.monotonic() + cycle_s < end:
+                    started = time.monotonic()
                     order = names[cycle % len(names) :] + names[: cycle % len(names)]
                     # `off` twice per cycle, at both ends, so its mean brackets the others.
                     for name in ["off", *[n for n in order if n != "off"], "off"]:
                         rate = window(args.window, tools.get(name))
                         windows.append({"cycle": cycle, "condition": name, "rate": rate})
                     cycle += 1
+                    cycle_s = max(cycle_s, time.monotonic() - started)
                 busy = common.busy_other_cpu_seconds() - busy0
             finally:
                 flood.wait()

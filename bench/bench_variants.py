@@ -56,6 +56,7 @@ VARIANTS: dict[str, tuple[str, bool, tuple[str, ...]] | None] = {
     "task_btf": ("tp_btf", True, (bench_flag("TASK_BTF"),)),
     "pid_tag": ("tp_btf", True, (bench_flag("PID_TAG"),)),
     "no_task": ("tp_btf", True, (bench_flag("NO_TASK"),)),
+    "per_drop_count": ("tp_btf", True, (bench_flag("NO_BURST"),)),
     "no_skb_read": ("tp_btf", True, (bench_flag("NO_SKB"),)),
     "rawtp_no_skb_read": ("raw_tp", True, (bench_flag("NO_SKB"),)),
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -64,6 +65,31 @@ def test_udp_closed_port_counts_exactly(bpf_collector):
     assert row.locations and row.locations[0].symbol.startswith("__udp4_lib_rcv")
 
 
+def test_polls_during_a_burst_never_go_back_and_the_end_is_exact(bpf_collector):
+    """A burst counts in the kernel's per-CPU slot and reaches the counters only at the
+    next miss (BURST_COUNT): polls in the middle of it read the slots too, so totals
+    only grow, and the last burst, never stored back, is counted at the end."""
+    comm = unique_comm("dt-burst")
+    n = 20000
+    seen: list[int] = []
+    with dropgen.private_netns() as ns:
+        before = dropgen.snmp_counter("Udp", "NoPorts", netns=ns)
+        sender = threading.Thread(
+            target=dropgen.spawn, args=("udp", n), kwargs={"comm": comm, "netns": ns}
+        )
+        sender.start()
+        while sender.is_alive():
+            seen.append(packets_for(bpf_collector.poll(), comm))
+            time.sleep(0.005)
+        sender.join()
+        snap = wait_for(bpf_collector.poll, lambda s: packets_for(s, comm) >= n)
+        no_ports = dropgen.snmp_counter("Udp", "NoPorts", netns=ns) - before
+    assert no_ports == n
+    assert packets_for(snap, comm) == n
+    assert seen == sorted(seen)
+    assert any(0 < p < n for p in seen), seen  # some polls did land inside the burst
+
+
 def test_stacks_are_sampled_and_symbolized(bpf_collector):
     comm = unique_comm("dt-stk")
     dropgen.spawn("udp", 50, comm=comm)
@@ -107,6 +133,34 @@ def test_a_keys_first_4_drops_on_a_cpu_get_a_stack_then_1_in_4096(bpf_collector,
     expected = sum(min(4, loc.packets) + loc.packets // 4096 for loc in row.locations)
     assert samples(snap) == expected, [(st.count, st.frames[:2]) for st in row.stacks]
     assert expected == 4 + n // 4096  # udp to a closed port: one location
+
+
+def test_periodic_samples_are_at_most_one_per_gap_per_key_and_cpu():
+    """Past the first 4, a 4096th drop is sampled only when the key's last periodic
+    sample on that CPU is sample_gap_ns old (a one-key flood would walk hundreds of
+    stacks a second otherwise). With a 30 s gap, 3 x 4096 drops make one."""
+    from tests.conftest import need_bpf
+
+    need_bpf()
+    from droptop.collector.kernel import STACK_REFRESH, KernelCollector
+
+    class LongGap(KernelCollector):
+        sample_gap_ns = 30 * 10**9
+
+    comm = unique_comm("dt-gap")
+    n = 3 * 4096 + 10
+    with LongGap(max_keys=64, samples=False) as c:
+        saved = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(saved)})  # one CPU: its count of the key runs 1..n
+        try:
+            assert dropgen.spawn("udp", n, comm=comm) == n
+        finally:
+            os.sched_setaffinity(0, saved)
+        wait_for(c.poll, lambda s: packets_for(s, comm) >= n)
+        time.sleep(STACK_REFRESH + 0.1)
+        (row,) = rows_for(c.poll(), comm)
+    assert row.packets == n
+    assert sum(st.count for st in row.stacks) == 4 + 1
 
 
 def test_tcp_syn_to_closed_port(bpf_collector):

@@ -153,6 +153,7 @@ def test_loader_attaches_tp_btf_on_this_kernel(bpf_collector):
         assert list(fds) == [
             "map:counts",
             "map:key_info",
+            "map:cache",
             "map:stack_counts",
             "map:stacks",
             "map:samples",

@@ -27,6 +27,7 @@ from droptop.collector.bpfmaps import (
     possible_cpus,
     sum_percpu_u64,
 )
+from droptop.collector.burst import BurstSlots, Claim, raise_to_claims
 from droptop.collector.counter_rows import CounterRows, merge_rows
 from droptop.collector.headers import Headers, find_headers
 from droptop.collector.ksyms import KernelSymbols
@@ -49,8 +50,12 @@ BPF_SOURCE = Path(__file__).resolve().parent.parent / "bpf" / "droptop.bpf.c"
 if not BPF_SOURCE.exists():  # running from a source checkout: bpf/ sits beside droptop/
     BPF_SOURCE = Path(__file__).resolve().parents[2] / "bpf" / "droptop.bpf.c"
 
-MAPS = ("counts", "key_info")
+MAPS = ("counts", "key_info", "cache")
 """Maps the loader always hands over; stacks and samples add theirs."""
+BURST_COUNT = platform.machine() == "x86_64"
+"""Hits count in the kernel's per-CPU burst slot (collector/burst.py). Its reader
+relies on the CPU keeping stores in order, which x86-64 does; elsewhere every drop
+adds to its counter directly."""
 STACK_MAPS = ("stack_counts", "stacks")
 SAMPLE_MAPS = ("samples",)
 SAMPLE_HEAD = struct.Struct("<QIHHBBH32s")
@@ -138,6 +143,10 @@ def _reason_names(vmlinux: Btf, layout: KernelLayout) -> ReasonNames:
 class KernelCollector:
     """Counts drops in the kernel; poll() returns a Snapshot."""
 
+    sample_gap_ns = 250_000_000
+    """After a key's first 4 drops on a CPU, every 4096th is sampled, at most one per
+    this many ns per key and CPU (a one-key flood then walks a few stacks a second)."""
+
     def __init__(
         self,
         *,
@@ -199,7 +208,13 @@ class KernelCollector:
     # --- load / unload ---------------------------------------------------
 
     def cflags(self) -> list[str]:
-        flags = [*self.layout.cflags(), f"-DMAX_KEYS={self.max_keys}"]
+        flags = [
+            *self.layout.cflags(),
+            f"-DMAX_KEYS={self.max_keys}",
+            f"-DSAMPLE_GAP_NS={self.sample_gap_ns}ULL",
+        ]
+        if BURST_COUNT:
+            flags.append("-DBURST_COUNT")
         if self.stacks_enabled:
             flags += [
                 "-DWITH_STACKS",
@@ -257,6 +272,12 @@ class KernelCollector:
         self._counts_reader: BatchReader | None = BatchReader(
             self._counts_fd, 4, self._ncpu * self._value_size, self.max_keys
         )
+        # Read with or without BURST_COUNT: without it the slots claim nothing, but
+        # their count of sampled drops still says when stacks and samples moved.
+        self._slots = BurstSlots(
+            self._fds["map:cache"], self._ncpu, self._maps["cache"]["value_size"]
+        )
+        self._claims: dict[int, list[Claim]] = {}
         self._stack_reader: BatchReader | None = None
         if self.stacks_enabled:
             m = self._maps["stack_counts"]
@@ -277,6 +298,7 @@ class KernelCollector:
         self._stacks: dict[int, tuple[StackSample, ...]] = {}
         self._stack_raw: dict[int, tuple[tuple[tuple[int, int], ...], tuple[StackSample, ...]]] = {}
         self._details_read_at = 0.0
+        self._details_sampled = -1  # the slots' count of sampled drops at that read
         self._ksyms = KernelSymbols()
 
     def load_symbols(self) -> None:
@@ -312,7 +334,9 @@ class KernelCollector:
         return self.attributor.netns.populated()
 
     def _read_counters(self, n: int) -> tuple[list[int], list[int]]:
-        """Per-index (packets, bytes) for indices 0..n-1, summed over CPUs, in one syscall."""
+        """Per-index (packets, bytes) for indices 0..n-1, summed over CPUs, in one syscall
+        (plus the burst slots, read first: see collector/burst.py)."""
+        self._claims = self._slots.read()
         if n == 0:
             return [], []
         if self._counts_reader is not None:
@@ -320,6 +344,14 @@ class KernelCollector:
                 _, vals, got = self._counts_reader.read(n)
                 packets, nbytes = sum_percpu_u64(vals, got, self._ncpu, self._value_size, 2)
                 if got == n:
+                    words = vals.cast("Q")
+                    step = self._value_size // 8
+
+                    def percpu(idx: int, cpu: int) -> tuple[int, int]:
+                        at = (idx * self._ncpu + cpu) * step
+                        return words[at], words[at + 1]
+
+                    raise_to_claims(packets, nbytes, self._claims, percpu)
                     return packets, nbytes
             except BatchUnsupported:
                 self._counts_reader = None
@@ -332,12 +364,22 @@ class KernelCollector:
         return packets, nbytes
 
     def _read_counter(self, idx: int) -> tuple[int, int]:
+        """One index's (packets, bytes), raised to the claims of the slots read last."""
         raw = lookup(self._counts_fd, struct.pack("<I", idx), self._ncpu * self._value_size)
         if raw is None:
             return 0, 0
         words = memoryview(raw).cast("Q")
         step = self._value_size // 8
-        return sum(words[0::step]), sum(words[1::step])
+        packets, nbytes = [sum(words[0::step])], [sum(words[1::step])]
+        claims = self._claims.get(idx)
+        if claims:
+            raise_to_claims(
+                packets,
+                nbytes,
+                {0: claims},
+                lambda _i, cpu: (words[cpu * step], words[cpu * step + 1]),
+            )
+        return packets[0], nbytes[0]
 
     def _learn_new_keys(self) -> None:
         """Read key_info for indices claimed since the last poll (claims form a prefix)."""
@@ -485,8 +527,13 @@ class KernelCollector:
         now = time.monotonic()
         if n > known or now - self._details_read_at >= STACK_REFRESH:
             self._details_read_at = now
-            self._read_stacks()
-            self._read_samples()
+            # Nothing sampled since the last read (counted after the maps move, and
+            # read before them): the maps are as they were, and reading 10,000 keys'
+            # stacks and samples again would cost ~30 ms for nothing.
+            if n > known or self._slots.sampled != self._details_sampled:
+                self._details_sampled = self._slots.sampled
+                self._read_stacks()
+                self._read_samples()
             # Rows whose attribution was incomplete (a socket made a moment ago) are
             # attributed again, on the same schedule.
             self.assembler.reattribute(self.attributor.due())

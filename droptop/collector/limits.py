@@ -11,7 +11,7 @@ Maps sized by max_keys (struct sizes from droptop.bpf.c):
 
 * ``key_to_idx``  hash, key struct drop_key (56 B), value u32, max_keys entries
 * ``key_info``    hash, key u32, value struct key_info (72 B), max_keys entries
-* ``counts``      per-CPU array of struct counters (16 B), max_keys + 1 entries:
+* ``counts``      per-CPU array of struct counters (24 B), max_keys + 1 entries:
   one value per possible CPU (/sys/devices/system/cpu/possible)
 * ``stack_counts`` hash, key struct stack_key (8 B), value u64, stack_keys(max_keys)
   entries (with stacks on)
@@ -29,7 +29,7 @@ from droptop.units import human_bytes
 DEFAULT_MAX_KEYS = 10240
 """Rows the kernel map holds unless --max-keys says otherwise."""
 MAX_KEYS_LIMIT = 1 << 20
-"""At most 1,048,576 keys: ~100x the default, and ~290 MB of maps on 2 CPUs."""
+"""At most 1,048,576 keys: ~100x the default, and ~360 MB of maps on 2 CPUs."""
 MEMORY_SHARE = 0.10
 """At most this share of MemAvailable may go to droptop's maps."""
 
@@ -40,9 +40,9 @@ STACK_VALUE = 127 * 8
 
 _DROP_KEY = 56  # struct drop_key: u64 location, sock_ino, cgroup, 4 x u32, char comm[16]
 _KEY_INFO = _DROP_KEY + 16  # struct key_info: drop_key, char ifname[16]
-_COUNTERS = 16  # struct counters: u64 packets, u64 bytes
+_COUNTERS = 24  # struct counters: u64 packets, bytes, sampled_ns
 _STACK_KEY = 8  # struct stack_key: u32 idx, s32 stackid
-_SLOT = 80  # struct slot (the per-CPU burst cache): 8 x u64, 3 x u32, padding
+_SLOT = 120  # struct slot (the per-CPU burst cache): 10 x u64, 4 x u32, 3 x u64
 _SCRATCH = 344  # struct scratch, with stacks and samples: key_info, 2 pointers, u32 + u8,
 # stack_key, u64, sample_key, struct sample (184), 2 pointers, 2 x u32, 2 x u16
 _SAMPLE_KEY = 8  # struct sample_key: u32 idx, u16 cpu, u16 pos
