@@ -554,10 +554,10 @@ static __always_inline void sampled(struct bpf_raw_tracepoint_args *ctx, struct 
 
 /* Count one drop. Only the task (the one helper call before it) comes in: every
  * other value is read after the cache lookup and the jiffies read, which LLVM
- * compiles as calls (the verifier inlines them later), so nothing the hit path
- * uses has to survive a call in a stack slot. That keeps the program's stack
- * under 64 bytes: from there the JIT gives a tracing program a private per-CPU
- * stack, which every run pays for.
+ * compiles as calls (the verifier inlines them later), so of what the hit path
+ * uses only ctx has to survive a call (LLVM keeps it in a stack slot). The
+ * program's stack stays under 64 bytes: from there the JIT gives a tracing
+ * program a private per-CPU stack, which every run pays for.
  *
  * BURST_COUNT (droptop's build on x86-64): a hit counts in the slot itself, s->n
  * and s->nb, which hold this CPU's total of key s->idx (counts[idx] when the slot
