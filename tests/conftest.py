@@ -4,8 +4,14 @@ so that a machine where BPF is unavailable fails those tests instead of skipping
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +64,36 @@ def wait_for(poll: Callable[[], object], done: Callable[[object], bool], timeout
         if done(result) or time.monotonic() > deadline:
             return result
         time.sleep(0.05)
+
+
+def need_tool(name: str) -> str:
+    """The path of a program a real test reads our output with (tcpdump, tshark)."""
+    path = shutil.which(name)
+    if path is None:
+        if REQUIRE_BPF:
+            pytest.fail(f"DROPTOP_REQUIRE_BPF=1 but {name} is not installed")
+        pytest.skip(f"{name} not installed")
+    return path
+
+
+ROOT = str(Path(__file__).resolve().parents[1])
+
+
+@contextmanager
+def spinners(comm: str) -> Iterator[list[subprocess.Popen[str]]]:
+    """A CPU-burning process per CPU, named `comm`: timer softirqs will fire on top of
+    them, and must not be blamed on them."""
+    prog = f"from droptop.dropgen import set_comm\nset_comm({comm!r})\nwhile True: pass\n"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", prog], cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}
+        )
+        for _ in range(os.cpu_count() or 1)
+    ]
+    try:
+        time.sleep(0.3)
+        yield procs
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGKILL)
+            p.wait()

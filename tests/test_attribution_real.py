@@ -26,7 +26,7 @@ from droptop import dropgen
 from droptop.attribution.cgroups import find_cgroup2_mount, service_name
 from droptop.model import DropRow, Snapshot
 from droptop.snapshot_file import row_to_dict
-from tests.conftest import REQUIRE_BPF, wait_for
+from tests.conftest import REQUIRE_BPF, spinners, wait_for
 
 pytestmark = pytest.mark.bpf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -301,25 +301,6 @@ def test_no_socket_drops_inline_take_the_senders_cgroup(bpf_collector):
 
 
 # --- 3: timer softirq at interrupt exit is not the interrupted task's -----------------------
-
-
-@contextmanager
-def spinners(comm: str) -> Iterator[list[subprocess.Popen[str]]]:
-    """A CPU-burning process per CPU: the neighbour timers will fire on top of them."""
-    prog = f"from droptop.dropgen import set_comm\nset_comm({comm!r})\nwhile True: pass\n"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", prog], cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}
-        )
-        for _ in range(os.cpu_count() or 1)
-    ]
-    try:
-        time.sleep(0.3)
-        yield procs
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGKILL)
-            p.wait()
 
 
 ARP_SENDER = """

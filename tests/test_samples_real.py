@@ -24,7 +24,7 @@ import pytest
 from droptop import dropgen
 from droptop.model import DropRow, Snapshot
 from droptop.packets.decode import Decoded, decode
-from tests.conftest import REQUIRE_BPF, wait_for
+from tests.conftest import need_tool, wait_for
 from tests.packets import build
 from tests.test_attribution_real import netns, per_key, tag
 
@@ -243,22 +243,11 @@ def test_icmp_echo_dropped_by_nft_sample_shows_type_8(bpf_collector):
 # --- 3: the CLI's pcapng, read back by tcpdump and tshark -----------------------------------
 
 
-def tool(name: str) -> str:
-    import shutil
-
-    path = shutil.which(name)
-    if path is None:
-        if REQUIRE_BPF:
-            pytest.fail(f"DROPTOP_REQUIRE_BPF=1 but {name} is not installed")
-        pytest.skip(f"{name} not installed")
-    return path
-
-
 def test_cli_pcap_is_read_back_by_tcpdump_and_tshark_with_the_same_flows(tmp_path):
     from tests.conftest import need_bpf
 
     need_bpf()
-    tcpdump, tshark = tool("tcpdump"), tool("tshark")
+    tcpdump, tshark = need_tool("tcpdump"), need_tool("tshark")
     t = tag()
     name = f"dt-sp-{t}"
     pcap, out = tmp_path / "drops.pcapng", tmp_path / "x.json"

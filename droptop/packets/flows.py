@@ -34,10 +34,12 @@ class Flow:
     @property
     def label(self) -> str:
         """`udp 198.18.0.1:4000 > 198.18.0.2:9` (IPv6 addresses in brackets when with a port)."""
-        return f"{self.proto or '?'} {_end(self.src, self.sport)} > {_end(self.dst, self.dport)}"
+        src, dst = endpoint(self.src, self.sport), endpoint(self.dst, self.dport)
+        return f"{self.proto or '?'} {src} > {dst}"
 
 
-def _end(addr: str, port: int | None) -> str:
+def endpoint(addr: str, port: int | None) -> str:
+    """`addr:port`, `[v6addr]:port`, or the address alone without a port (`?` if none)."""
     addr = addr or "?"
     if port is None:
         return addr

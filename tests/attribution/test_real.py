@@ -4,7 +4,6 @@ and the context classifier on stacks of real drops. Needs root; cleans up what i
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from droptop.attribution.cgroups import (
 from droptop.attribution.context import CTX_IDLE, CTX_KTHREAD, CTX_UNKNOWN, classify_samples
 from droptop.attribution.netns import NetnsNamer
 from droptop.attribution.sockets import SocketOwners
-from tests.conftest import REQUIRE_BPF, wait_for
+from tests.conftest import REQUIRE_BPF, spinners, wait_for
 
 pytestmark = pytest.mark.bpf
 RESCAN = 0.2
@@ -171,19 +170,6 @@ def test_socket_owner_of_a_real_process():
         stop(p)
     owners.rescan()
     assert owners.owner(inode) == owner  # owner exited: kept
-
-
-@contextmanager
-def spinners(comm: str) -> Iterator[list[subprocess.Popen[str]]]:
-    """A CPU-burning process per CPU: timer softirqs will land on them."""
-    procs = [child("while True: pass", comm) for _ in range(os.cpu_count() or 1)]
-    try:
-        time.sleep(0.2)
-        yield procs
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGKILL)
-            p.wait()
 
 
 def _flags(comm: str) -> int:

@@ -8,7 +8,6 @@ and tshark).
 from __future__ import annotations
 
 import os
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -29,7 +28,7 @@ from droptop.packets.sample import (
     PacketSample,
 )
 from droptop.sanitize import printable
-from tests.conftest import REQUIRE_BPF
+from tests.conftest import need_tool
 from tests.packets import build as b
 
 A4, B4 = "198.18.0.1", "198.18.0.2"
@@ -203,15 +202,6 @@ def test_write_failure_is_one_line(tmp_path):
 
 
 # --- the real tools ----------------------------------------------------------------------
-
-
-def need_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if REQUIRE_BPF:
-            pytest.fail(f"DROPTOP_REQUIRE_BPF=1 but {name} is not installed")
-        pytest.skip(f"{name} not installed")
-    return path
 
 
 def tcpdump_lines(path: Path) -> list[str]:

@@ -49,7 +49,7 @@ from droptop.model import DropKey, DropRow, PacketSample, Snapshot
 from droptop.names.caveats import caveat
 from droptop.names.explain import explain
 from droptop.packets.decode import ARP_OPS, ICMP6_TYPES, ICMP_TYPES, Decoded, decode_cached
-from droptop.packets.flows import FLOWS_TITLE, top_flows
+from droptop.packets.flows import FLOWS_TITLE, endpoint, top_flows
 from droptop.sanitize import printable
 
 MAX_STACKS = 5
@@ -77,13 +77,6 @@ def _shown(text: str, limit: int) -> str:
 def sample_time(t: float) -> str:
     """HH:MM:SS.mmm: samples of one poll differ below the second."""
     return f"{clock(t)}.{int((t % 1) * 1000):03d}"
-
-
-def _end(addr: str, port: int | None) -> str:
-    addr = addr or "?"
-    if port is None:
-        return addr
-    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
 
 
 def sample_info(d: Decoded) -> str:
@@ -420,9 +413,9 @@ class DrillDownScreen(Screen):
                 Text(sample_time(sample.time)),
                 safe(sample.ifname or "-"),
                 safe(d.proto or d.family),
-                safe(_end(d.src, d.sport)),
+                safe(endpoint(d.src, d.sport)),
                 Text("→"),
-                safe(_end(d.dst, d.dport)),
+                safe(endpoint(d.dst, d.dport)),
                 safe(sample_info(d)),
                 Text(str(d.len)),
             )
