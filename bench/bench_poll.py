@@ -4,17 +4,21 @@
 
 1. Poll cost. For each map size a fresh KernelCollector (default: stacks on) is
    filled with that many distinct keys by keygen.py, then polled repeatedly.
-   Each poll is timed whole (poll()), and the counter map read it contains (one
-   batch syscall, summed over CPUs) is also timed on its own. Polls run
+   Each poll is timed whole (poll()), with cyclic garbage collection paused as
+   droptop's poll loop runs it (loop.gc_paused), and the counter map read it
+   contains (one batch syscall, summed over CPUs) is also timed on its own. Polls run
    about every 50 ms, so the collector's "stacks at most every 2 s" rule makes
    only some polls re-read the stack map; those are reported separately, and
    a 1 s interval re-reads stacks on every other poll. "recent" polls see no
    counter change, but every key dropped within the last minute (its rate
    history is not all zero yet); "aged" polls come after 60 more polls, when
    every history is zero; "busy" polls follow a refill that bumps every key
-   ("newly sampled": the refills that are each key's 2nd-4th drop on its CPU, so
-   every key also has new stacks and samples; then the steady state, in which it
-   has none), with stacks and samples due at each.
+   (the first wakes every key after a minute idle, and is reported on its own;
+   it and the next two are each key's 2nd-4th drop on its CPU, so every key also
+   has new stacks and samples, "newly sampled"; then the steady state, in which it
+   has none), with stacks and samples due at each. The details those refills made
+   are taken in a bounded number a poll (collector/details.py): the polls after
+   the busy ones, nothing else moving, until all are in are counted ("catch up").
    With the incremental poll recent and aged should cost the same (an unchanged
    key is the same row object either way); the old assembler rebuilt every row
    until its history was all zero, so the two states are kept apart.
@@ -52,19 +56,29 @@ def keygen(n: int, prefix: str) -> None:
         os.sched_setaffinity(0, saved)
 
 
+_held: list = [None]
+"""The last snapshot, held while the next poll runs, as droptop's front ends hold theirs."""
+
+
 def timed_poll(col) -> tuple[float, float, bool]:
     """(map read ms, whole poll ms, stacks re-read?) for one poll.
 
     The map read (one batch syscall for the counters, summed over CPUs) is timed on
     its own just before the poll; the poll repeats it and adds key discovery,
-    stacks (at most every 2 s) and the snapshot assembly.
+    stacks (at most every 2 s) and the snapshot assembly. As in droptop's poll loop,
+    cyclic GC is paused, and the last snapshot is held until the new one is in (so
+    the poll cannot reuse its rows' memory, and freeing them is not timed).
     """
+    from droptop.loop import gc_paused
+
     before = getattr(col, "_details_read_at", None)
-    t0 = time.perf_counter()
-    col._read_counters(len(col._keys))
-    t1 = time.perf_counter()
-    col.poll()
-    t2 = time.perf_counter()
+    with gc_paused():
+        t0 = time.perf_counter()
+        col._read_counters(len(col._keys))
+        t1 = time.perf_counter()
+        snap = col.poll()
+        t2 = time.perf_counter()
+        _held[0] = snap
     return (t1 - t0) * 1e3, (t2 - t1) * 1e3, getattr(col, "_details_read_at", None) != before
 
 
@@ -92,9 +106,10 @@ def poll_cost(n: int, polls: int, stacks: bool, busy_polls: int) -> dict:
         for _ in range(polls // 2):
             time.sleep(0.05)
             aged.append(timed_poll(col))
-        # The same comms again: every key's counter moves. Drops 2-4 of a key on its
-        # CPU are sampled, so those refills give every key new stacks and samples too
-        # (what 10,000 keys dropping for the first time cost); later ones do not (the
+        # The same comms again: every key's counter moves. The first refill wakes
+        # every key from a minute of idleness. Drops 2-4 of a key on its CPU are
+        # sampled, so those refills give every key new stacks and samples too (what
+        # 10,000 keys dropping for the first time cost); later ones do not (the
         # steady state of 10,000 busy keys). Stacks and samples are made due at every
         # timed poll, the worst case of the 2 s schedule.
         sampled: list[tuple[float, float, bool]] = []
@@ -103,6 +118,13 @@ def poll_cost(n: int, polls: int, stacks: bool, busy_polls: int) -> dict:
             keygen(n, prefix)
             col._details_read_at = 0.0
             (sampled if i < 3 else busy).append(timed_poll(col))
+        woke = sampled.pop(0)
+        # The stacks and samples those refills made are taken in a bounded number a
+        # poll: how many more polls (nothing else moving) until all of them are in.
+        backlog = col.details_backlog()
+        catch_up: list[float] = []
+        while col.details_backlog() and len(catch_up) < 1000:
+            catch_up.append(timed_poll(col)[1])
         keys = len(col._keys)
         rows = len(first.rows)
 
@@ -133,7 +155,11 @@ def poll_cost(n: int, polls: int, stacks: bool, busy_polls: int) -> dict:
         "busy_total_ms": total(busy),
         "busy_read_raw_ms": part(busy, 0),
         "busy_build_ms": part(busy, 1),
+        "woke_total_ms": round(woke[1], 2),
         "busy_sampled_total_ms": total(sampled),
+        "details_backlog_after_busy": backlog,
+        "catch_up_polls": len(catch_up),
+        "catch_up_max_ms": round(max(catch_up, default=0.0), 2),
     }
 
 
@@ -194,9 +220,10 @@ def table(res: dict) -> str:
     f = common.fmt_range
     lines = [
         "| keys | first poll ms | poll ms, recent | map read ms | rest of poll ms "
-        "| poll ms, stacks re-read | poll ms, aged | poll ms, every key changed "
-        "| ... and newly sampled |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| poll ms, stacks re-read | poll ms, aged | poll ms, every key woke "
+        "| poll ms, every key changed | ... and newly sampled "
+        "| details taken in after, polls (max ms) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["poll"]:
         label = f"{r['keys_in_map']}" + ("" if r["stacks"] else " (no stacks)")
@@ -204,7 +231,9 @@ def table(res: dict) -> str:
             f"| {label} | {r['first_poll_ms']:.1f} | {f(r['idle_total_ms'])} "
             f"| {f(r['idle_read_raw_ms'])} | {f(r['idle_build_ms'])} "
             f"| {f(r['idle_with_stack_read_ms'])} | {f(r['aged_total_ms'])} "
-            f"| {f(r['busy_total_ms'])} | {f(r.get('busy_sampled_total_ms', {}))} |"
+            f"| {r.get('woke_total_ms', '-')} "
+            f"| {f(r['busy_total_ms'])} | {f(r.get('busy_sampled_total_ms', {}))} "
+            f"| {r.get('catch_up_polls', '-')} ({r.get('catch_up_max_ms', '-')}) |"
         )
     for b in res["batch"]:
         if "error" in b:

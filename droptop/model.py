@@ -159,26 +159,29 @@ NO_ATTRIBUTION = Attribution()
 class RateHistory(Sequence[float]):
     """A row's per-poll rates as of one poll, read only when asked for.
 
-    A view of rates[start:end] of an append-only array of doubles that the assembler
-    keeps per row: it only ever appends, and swaps in a shorter copy rather than trim
-    in place, so what a view shows never changes. Building a 60-float tuple for every
+    A view of rates[start:end] (after `lead` zeros, for a row woken from a long idle
+    spell) of an append-only array of doubles that the assembler keeps per row: it
+    only ever appends, and swaps in a shorter copy rather than trim in place, so what
+    a view shows never changes. Building a 60-float tuple for every
     changed row of every poll cost 10,000-key polls more than half their time, for
     histories that only the rows on screen and a snapshot file ever read. Compares
     equal to the tuple of the same rates.
     """
 
-    __slots__ = ("_end", "_rates", "_start")
+    __slots__ = ("_end", "_lead", "_rates", "_start")
 
-    def __init__(self, rates: array, start: int, end: int) -> None:
+    def __init__(self, rates: array, start: int, end: int, lead: int = 0) -> None:
         self._rates = rates
         self._start = start
         self._end = end
+        self._lead = lead  # zeros before rates[start]: a row woken from a long idle spell
 
     def values(self) -> tuple[float, ...]:
-        return tuple(self._rates[self._start : self._end])
+        shown = tuple(self._rates[self._start : self._end])
+        return (0.0,) * self._lead + shown if self._lead else shown
 
     def __len__(self) -> int:
-        return self._end - self._start
+        return self._end - self._start + self._lead
 
     def __iter__(self) -> Iterator[float]:
         return iter(self.values())

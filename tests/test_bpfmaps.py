@@ -1,8 +1,19 @@
 from __future__ import annotations
 
+import ctypes as ct
+import os
 import struct
 
-from droptop.collector.bpfmaps import possible_cpus, sum_percpu_u64
+import pytest
+
+from droptop.collector.bpfmaps import (
+    BatchReader,
+    _ElemAttr,
+    bpf_syscall,
+    possible_cpus,
+    sum_percpu_u64,
+)
+from tests.conftest import need_bpf
 
 
 def test_sum_percpu_fields():
@@ -28,3 +39,51 @@ def test_possible_cpus(tmp_path):
     f = tmp_path / "possible"
     f.write_text("0-3,8,10-11\n")
     assert possible_cpus(str(f)) == 7
+
+
+class _MapCreate(ct.Structure):
+    _fields_ = [
+        ("map_type", ct.c_uint32),
+        ("key_size", ct.c_uint32),
+        ("value_size", ct.c_uint32),
+        ("max_entries", ct.c_uint32),
+        ("map_flags", ct.c_uint32),
+    ]
+
+
+def _hash_map(entries: int) -> int:
+    """A real BPF hash map (u32 -> u64) holding i -> i * 3 for i < entries."""
+    fd = bpf_syscall(0, _MapCreate(1, 4, 8, entries + 16, 0))  # BPF_MAP_CREATE, HASH
+    if fd < 0:
+        pytest.fail(f"BPF_MAP_CREATE: {os.strerror(-fd)}")
+    for i in range(entries):
+        k, v = ct.c_uint32(i), ct.c_uint64(i * 3)
+        attr = _ElemAttr(map_fd=fd, key=ct.addressof(k), value=ct.addressof(v))
+        assert bpf_syscall(2, attr) == 0  # BPF_MAP_UPDATE_ELEM
+    return fd
+
+
+def test_read_next_passes_over_a_real_hash_map_in_chunks():
+    need_bpf()
+    fd = _hash_map(1000)
+    try:
+        reader = BatchReader(fd, 4, 8, 128)
+        for _ in range(2):  # two passes: the second starts again from the first bucket
+            seen: dict[int, int] = {}
+            chunks = 0
+            done = False
+            while not done:
+                keys, vals, n, done = reader.read_next(128)
+                assert n <= 128
+                seen.update(zip(keys.cast("I"), vals.cast("Q")))
+                chunks += 1
+                assert chunks < 20
+            assert seen == {i: i * 3 for i in range(1000)}  # each entry, once a pass
+            assert chunks >= 1000 // 128
+        # restart() drops a pass half-way: the next chunk is the map's first again.
+        first = reader.read_next(64)[0].tobytes()
+        reader.read_next(64)
+        reader.restart()
+        assert reader.read_next(64)[0].tobytes() == first
+    finally:
+        os.close(fd)

@@ -142,3 +142,41 @@ def test_local_reader_reads_this_machine():
     own = c.netns_inode("/proc/self/net")
     assert own == os.stat("/proc/self/ns/net").st_ino
     assert any(s.source == "driver" and s.ifname == "lo" for s in samples)
+
+
+def _merge_by_sorting(drops, counters):
+    """merge_rows as it was: every active row sorted again (the reference)."""
+    active = [r for r in counters if r.rate > 0]
+    idle = [r for r in counters if r.rate <= 0]
+    head = [r for r in drops if r.rate > 0]
+    tail = [r for r in drops if r.rate <= 0]
+    head = sorted(head + active, key=lambda r: (-r.rate, -r.packets))
+    return (*head, *tail, *idle)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_merge_rows_puts_counter_rows_where_a_full_sort_would(seed):
+    import random
+
+    from droptop.collector.counter_rows import merge_rows
+    from tests.factories import row
+
+    rnd = random.Random(seed)
+    rates, totals = [0.0, 0.0, 1.0, 2.0, 2.0, 5.0], [1, 3, 3, 7]  # many ties
+
+    def some(prefix, n):
+        return [
+            row(comm=f"{prefix}{i}", rate=rnd.choice(rates), packets=rnd.choice(totals))
+            for i in range(n)
+        ]
+
+    drops = some("d", rnd.randint(0, 40))
+    # As the assembler orders them: active by (rate, packets) descending, then idle.
+    active = sorted((r for r in drops if r.rate > 0), key=lambda r: (r.rate, r.packets))[::-1]
+    ordered = (*active, *(r for r in drops if r.rate <= 0))
+    counters = tuple(some("c", rnd.randint(0, 6)))
+    got = merge_rows(ordered, counters)
+    want = _merge_by_sorting(ordered, counters)
+    assert [(r.key.comm, r.rate, r.packets) for r in got] == [
+        (r.key.comm, r.rate, r.packets) for r in want
+    ]

@@ -38,14 +38,29 @@ class Reference:
 def play(polls) -> None:
     """Apply each poll (leaves, joins) to IdleRows and the reference; compare after each."""
     idle, ref = IdleRows(), Reference()
-    for n, (leaves, joins) in enumerate(polls):
+    for n, (leaves, joins, refreshed) in enumerate(polls):
+        if n % 2:
+            idle.leave_many(list(leaves))
+        else:
+            for owner in leaves:
+                idle.leave(owner)
         for owner in leaves:
-            idle.leave(owner)
             ref.idle.pop(owner, None)
+        many = []
         for owner, packets in joins.items():
             row = ("row", owner, packets, n)  # a new object each join: stale rows show
-            idle.join(owner, packets, ORDER[owner], row)
+            if n % 3:
+                idle.join(owner, packets, ORDER[owner], row)
+            else:
+                many.append((owner, packets, ORDER[owner], row))
             ref.idle[owner] = (packets, row)
+        idle.join_many(many)
+        for owner in refreshed:  # idle (settled, or joined this poll): new details only
+            if owner in ref.idle:
+                packets = ref.idle[owner][0]
+                row = ("refreshed", owner, packets, n)
+                idle.replace(owner, row)
+                ref.idle[owner] = (packets, row)
         idle.settle()
         expected = ref.rows()
         assert idle.rows == expected
@@ -55,11 +70,14 @@ def play(polls) -> None:
 owners = st.integers(0, N - 1)
 packets = st.integers(0, 6)  # few values: many ties, broken by order
 small_poll = st.tuples(
-    st.sets(owners, max_size=8), st.dictionaries(owners, packets, max_size=8)
+    st.sets(owners, max_size=8),
+    st.dictionaries(owners, packets, max_size=8),
+    st.sets(owners, max_size=8),
 )  # at most 16 queued changes: the bisect path
 big_poll = st.tuples(
     st.sets(owners, min_size=BULK + 1, max_size=N),
     st.dictionaries(owners, packets, min_size=BULK + 1, max_size=N),
+    st.sets(owners, max_size=N),
 )  # more than BULK joins alone: the merge path
 
 
@@ -209,3 +227,17 @@ def test_ten_thousand_joins_then_leaves_in_two_halves():
     idle.join(1, 3, 1, "again")  # still usable, and nothing left over from before
     idle.settle()
     assert idle.rows == ["again"]
+
+
+def test_every_idle_row_leaving_at_once():
+    idle = IdleRows()
+    for owner in range(500):
+        idle.join(owner, owner % 7, owner, ("row", owner))
+    idle.settle()
+    idle.leave_many(list(range(500)))  # a burst after a quiet spell wakes them all
+    idle.join(7, 1, 7, "again")  # and one goes idle again in the same poll
+    idle.settle()
+    assert idle.rows == ["again"] and len(idle) == 1
+    idle.leave_many([7, 8])  # 8 is not idle: a no-op for it
+    idle.settle()
+    assert idle.rows == []

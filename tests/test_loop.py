@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -9,7 +10,7 @@ import pytest
 
 from droptop.collector.fake import FakeCollector
 from droptop.errors import DroptopError
-from droptop.loop import PollLoop, check_interval, clamp_interval, step_interval
+from droptop.loop import PollLoop, check_interval, clamp_interval, gc_paused, step_interval
 from droptop.model import NicRates, SelfUsage
 
 
@@ -158,3 +159,38 @@ def test_every_front_end_gets_the_same_snapshot_with_host_counters():
     assert first.snaps[0] is second.snaps[0]
     assert first.snaps[0].interfaces == (nic,)
     assert first.snaps[0].usage == SelfUsage(1.5, 1024)
+
+
+class GcWatcher(FakeCollector):
+    """Records whether cyclic GC was on during each poll."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gc_during: list[bool] = []
+
+    def poll(self):
+        self.gc_during.append(gc.isenabled())
+        return super().poll()
+
+
+class GcFrontEnd(Recorder):
+    def update(self, s):
+        self.gc_on = gc.isenabled()
+        super().update(s)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_gc_is_paused_for_a_poll_and_its_hand_over_and_restored(enabled):
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        col, fe = GcWatcher(), GcFrontEnd()
+        p = PollLoop(col, interval=1.0, front_ends=[fe], auto=False)
+        p.poll_once()
+        assert col.gc_during == [False] and fe.gc_on is False
+        assert gc.isenabled() is enabled  # as it was, also when it was off
+        with pytest.raises(RuntimeError), gc_paused():
+            raise RuntimeError
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

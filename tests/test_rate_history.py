@@ -130,11 +130,13 @@ def test_record_and_idle_for_interleaved_keep_every_view():
     row = _Row(KEY, "eth0", 0)
     reference: list[float] = []  # every rate ever appended, zeros for idle polls included
     views = []
-    trims = 0
+    trims = fresh = 0
     for _ in range(2000):
         if rnd.random() < 0.2:
             polls = rnd.choice([0, 1, 2, 5, 59, 60, 61, 1000])
+            before = row.rates
             row.idle_for(polls)
+            fresh += row.rates is not before  # a whole history idle: an empty array
             reference.extend([0.0] * min(polls, HISTORY_LEN))
         else:
             before = row.rates
@@ -145,7 +147,7 @@ def test_record_and_idle_for_interleaved_keep_every_view():
             shown = tuple(reference[-HISTORY_LEN:])
             assert h.values() == shown
             views.append((h, shown))
-    assert trims >= 3
+    assert trims >= 1 and fresh >= 3
     for h, shown in views:
         assert h.values() == shown
 
@@ -156,7 +158,10 @@ def test_idle_for_appends_at_most_history_len_zeros(polls):
     row.record(3.0)
     row.idle_for(polls)
     zeros = min(polls, HISTORY_LEN)
-    assert list(row.rates) == [3.0] + [0.0] * zeros
+    if polls < HISTORY_LEN:
+        assert list(row.rates) == [3.0] + [0.0] * zeros
+    else:  # idle for a whole history: an empty array, the zeros ahead of it in views
+        assert len(row.rates) == 0 and row.lead == HISTORY_LEN
     h = row.record(7.0)
     assert h == ((3.0,) + (0.0,) * zeros + (7.0,))[-HISTORY_LEN:]
 
@@ -174,11 +179,13 @@ def test_idle_for_just_before_the_trim():
     views = [row.record(float(i + 1)) for i in range(_TRIM_AT - 1)]
     kept = [v.values() for v in views]
     row.idle_for(1000)
-    assert len(row.rates) == _TRIM_AT - 1 + HISTORY_LEN
+    assert len(row.rates) == 0  # a fresh array, not the old one grown by 60 zeros
     h = row.record(42.0)
-    assert h == (0.0,) * (HISTORY_LEN - 1) + (42.0,)
-    assert len(row.rates) == HISTORY_LEN
-    assert [v.values() for v in views] == kept
+    assert h == (0.0,) * (HISTORY_LEN - 1) + (42.0,) and len(h) == HISTORY_LEN
+    assert [v.values() for v in views] == kept  # views of the old array are untouched
+    for i in range(HISTORY_LEN):  # the zeros ahead give way as rates come in
+        h = row.record(float(i))
+    assert h == tuple(float(i) for i in range(HISTORY_LEN))
 
 
 # --- DropRow.history_at() with a RateHistory -----------------------------------------
@@ -221,3 +228,12 @@ def test_history_at_of_a_full_history_is_capped_at_length():
         0.0,
         0.0,
     )
+
+
+def test_a_view_with_zeros_ahead_is_the_sequence_with_them():
+    h = RateHistory(array("d", [5.0, 6.0, 7.0]), 1, 3, 2)
+    assert h.values() == (0.0, 0.0, 6.0, 7.0)
+    assert len(h) == 4 and list(h) == [0.0, 0.0, 6.0, 7.0]
+    assert h[0] == 0.0 and h[-1] == 7.0 and h[1:3] == (0.0, 6.0)
+    assert h == (0.0, 0.0, 6.0, 7.0) and hash(h) == hash((0.0, 0.0, 6.0, 7.0))
+    assert h != RateHistory(array("d", [5.0, 6.0, 7.0]), 1, 3)

@@ -44,6 +44,7 @@ from droptop.stats import HISTORY_LEN, per_second
 
 _BY_RATE = operator.attrgetter("rate", "packets")
 """Active rows' order: by rate, then total, both descending (C-speed keys)."""
+_RATE = operator.attrgetter("rate")
 SAMPLES_PER_ROW = 8
 """Packet samples a row keeps: the kernel's ring holds 8 a key per CPU."""
 _TRIM_AT = 4 * HISTORY_LEN
@@ -78,13 +79,14 @@ class _Row:
     """Mutable bookkeeping behind one DropRow."""
 
     __slots__ = (
-        "base",
         "benign",
-        "cum",
+        "by",
         "first_seen",
         "ifname",
         "key",
+        "lead",
         "order",
+        "pk",
         "rates",
         "reason",
         "row",
@@ -99,13 +101,14 @@ class _Row:
         self.order = order
         self.slots: list[int] = []
         self.single = False  # exactly one slot: rows the quick paths can build
-        self.cum = [0, 0]  # packets, bytes: sum over slots, as read
-        self.base = (0, 0)  # subtracted after a reset
+        self.pk = 0  # packets and bytes over its slots since the last reset: what it shows
+        self.by = 0
         # What a rebuild would compute the same again, with what it was computed from:
         self.reason: Reason | None = None
         self.benign: tuple[tuple[str, ...], str | None] | None = None  # (symbols, why)
         self.who: tuple[tuple[StackSample, ...], Attribution] | None = None  # (stacks, who)
         self.rates = array("d")  # per poll, append-only (RateHistory views share it)
+        self.lead = 0  # zeros before rates[0] in its history (woken from a long idle spell)
         self.first_seen = 0.0
         self.row: DropRow | None = None
 
@@ -117,55 +120,29 @@ class _Row:
         if end >= _TRIM_AT:  # a shorter copy: views of the old array stay as they were
             rates = self.rates = rates[-HISTORY_LEN:]
             end = HISTORY_LEN
-        return RateHistory(rates, end - HISTORY_LEN if end > HISTORY_LEN else 0, end)
+        if end >= HISTORY_LEN:
+            return RateHistory(rates, end - HISTORY_LEN, end)
+        return RateHistory(rates, 0, end, min(self.lead, HISTORY_LEN - end))
 
     def idle_for(self, polls: int) -> None:
         """The polls it sat idle, as zero rates."""
         if polls == 1:
             self.rates.append(0.0)
+        elif polls >= HISTORY_LEN:
+            self.sleep_through()
         elif polls > 0:
-            self.rates.extend(_ZEROS[: min(HISTORY_LEN, polls)])
+            self.rates.extend(_ZEROS[:polls])
+
+    def sleep_through(self) -> None:
+        """Idle for at least a whole history: an empty array and HISTORY_LEN zeros
+        ahead of it in the views (10,000 rows woken at once otherwise copied 5 MB of
+        zeros into fresh memory, ~2,000 page faults measured)."""
+        self.rates = array("d")
+        self.lead = HISTORY_LEN
 
 
 _new = tuple.__new__
 """A NamedTuple built without its Python-level __new__: ~0.1 us, not ~0.25."""
-
-
-def _next_row(
-    old: DropRow,
-    packets: int,
-    nbytes: int,
-    rate: float,
-    byte_rate: float,
-    history: RateHistory,
-    poll: int,
-    locations: tuple[Location, ...],
-    stacks: tuple[StackSample, ...],
-    who: Attribution,
-    samples: tuple[PacketSample, ...],
-) -> DropRow:
-    """old with new counts and details: the same key, names and benign class."""
-    return _new(  # type: ignore[no-any-return]
-        DropRow,
-        (
-            old.key,
-            old.reason,
-            old.ifname,
-            packets,
-            nbytes,
-            rate,
-            byte_rate,
-            history,
-            poll,
-            locations,
-            stacks,
-            old.first_seen,
-            who,
-            old.source,
-            old.benign,
-            samples,
-        ),
-    )
 
 
 class SnapshotAssembler:
@@ -245,7 +222,7 @@ class SnapshotAssembler:
     def reset(self) -> None:
         """Cumulative counts start again from zero (rates and history are unaffected)."""
         for row in self._rows.values():
-            row.base = (row.cum[0], row.cum[1])
+            row.pk = row.by = 0
             if row.row is not None:
                 self._dirty.add(row)
         self._base_total = sum(self._p)
@@ -261,12 +238,17 @@ class SnapshotAssembler:
         *,
         stacks: dict[int, tuple[StackSample, ...]] | None = None,
         samples: dict[int, tuple[PacketSample, ...]] | None = None,
+        details_changed: Iterable[int] = (),
         overflow: tuple[int, int] = (0, 0),
         map_used: int = 0,
         bpf_ns_per_drop: float | None = None,
         bpf_missed: int = 0,
     ) -> Snapshot:
-        """One poll from cumulative per-slot counters (index = slot)."""
+        """One poll from cumulative per-slot counters (index = slot).
+
+        stacks and samples: per slot. A caller that changes its dicts in place says
+        which slots changed in `details_changed`; a new dict is compared with the last.
+        """
         now = self._clock()
         wall = self._wallclock()
         interval = 0.0 if self._last_poll is None else now - self._last_poll
@@ -280,16 +262,22 @@ class SnapshotAssembler:
         if samples is not None and samples is not self._samples:
             self._mark_changed(samples, self._samples)
             self._samples = samples
+        slot_row = self._slot_row
+        self._dirty.update(slot_row[s] for s in details_changed if s < len(slot_row))
 
         # C-speed scans: the slots whose counters moved (bytes move with packets).
-        moved = set(compress(range(n), map(operator.ne, packets, self._p)))
-        moved.update(compress(range(n), map(operator.ne, nbytes, self._b)))
+        moved = list(compress(range(n), map(operator.ne, packets, self._p)))
+        by_bytes = list(compress(range(n), map(operator.ne, nbytes, self._b)))
+        if by_bytes != moved:  # bytes moved alone somewhere (a reset elsewhere, a wrap)
+            moved = sorted({*moved, *by_bytes})
         # Rows to rebuild in full, with their counts' growth since the last poll (a
         # row's counts change only where it is rebuilt, so that is its rate's delta).
         changed: dict[_Row, list[int]] = {}
         fast = interval > 0 and not first
-        quick, active = self._moved(moved, packets, nbytes, interval if fast else 0.0, changed)
-        total_rate = sum(r.rate for r in active)
+        quick, active, live = self._moved(
+            moved, packets, nbytes, interval if fast else 0.0, changed
+        )
+        total_rate = sum(map(_RATE, active))
 
         rates: dict[_Row, tuple[float, float]] = {}
         if not fast:
@@ -299,8 +287,7 @@ class SnapshotAssembler:
                 rates[row] = (dp / interval if dp > 0 else 0.0, db / interval if db > 0 else 0.0)
         # Went idle: one more sample, rate 0.
         self._went_idle(self._active - changed.keys() - quick, rates)
-        for row in self._dirty - changed.keys() - quick - self._active:
-            rates[row] = (0.0, 0.0)
+        self._refresh_idle(self._dirty - changed.keys() - quick - self._active, rates)
         self._dirty.clear()
 
         # The header's total is every drop: rows plus overflow (drops counted while the
@@ -313,7 +300,7 @@ class SnapshotAssembler:
         if new_overflow > 0 and not first:
             total_rate += per_second(new_overflow, interval)
         rebuilt = [row for row, (rate, _) in rates.items() if rate > 0.0]
-        self._active = {row for row in quick if row.row.rate > 0.0}.union(rebuilt)  # type: ignore[union-attr]
+        self._active = set(live).union(rebuilt)
         self._total_history.append(total_rate)
 
         active.extend(row.row for row in rebuilt if row.row is not None)
@@ -347,12 +334,12 @@ class SnapshotAssembler:
 
     def _moved(
         self,
-        moved: set[int],
+        moved: list[int],
         packets: Sequence[int],
         nbytes: Sequence[int],
         interval: float,
         changed: dict[_Row, list[int]],
-    ) -> tuple[set[_Row], list[DropRow]]:
+    ) -> tuple[set[_Row], list[DropRow], list[_Row]]:
         """Take in every moved slot's counts, and build the rows that can be built quickly.
 
         Quick: a row of one slot, built before. Its reason and benign class are its
@@ -361,8 +348,8 @@ class SnapshotAssembler:
         samples, a reset, a request to attribute it again), when those are looked up:
         the new row is one tuple. That is nearly every row of a busy node's poll. The
         other moved rows go to `changed`, for _rebuild(). interval 0: no rates yet
-        (everything goes to `changed`). Returns the quick rows, and the new DropRows of
-        those that are active (the others joined the idle rows).
+        (everything goes to `changed`). Returns the quick rows, the new DropRows of
+        those that are active (the others joined the idle rows), and their _Rows.
         """
         old_p, old_b, slot_row, slot_loc = self._p, self._b, self._slot_row, self._slot_loc
         dirty, idle = self._dirty, self._idle
@@ -370,16 +357,15 @@ class SnapshotAssembler:
         prev = poll - 1
         quick: set[_Row] = set()
         active: list[DropRow] = []
+        live: list[_Row] = []  # the rows of `active`
+        woke: list[_Row] = []
         for s in moved:
             row = slot_row[s]
             p, b = packets[s], nbytes[s]
             dp = p - old_p[s]
             db = b - old_b[s]
-            old_p[s] = p
-            old_b[s] = b
-            cum = row.cum
-            c0 = cum[0] = cum[0] + dp
-            c1 = cum[1] = cum[1] + db
+            c0 = row.pk = row.pk + dp
+            c1 = row.by = row.by + db
             old = row.row
             if not interval or not row.single or old is None:
                 grown = changed.get(row)
@@ -389,19 +375,18 @@ class SnapshotAssembler:
                     grown[0] += dp
                     grown[1] += db
                 continue
-            if old.rate == 0.0:  # woke up
-                idle.leave(row)
+            asleep = old.rate == 0.0
+            if asleep:  # woke up: the polls it slept, as zero rates
                 row.idle_for(prev - old.history_end)
             rate = dp / interval if dp > 0 else 0.0
-            base = row.base
             symbol = slot_loc[s]
-            if row in dirty:  # new stacks or samples, a reset, or attribute it again
+            if dirty and row in dirty:  # new stacks or samples, a reset, or attribute it again
                 stacks = self._stacks.get(s, ())
                 who = self._who(row, stacks)
                 samples = self._samples.get(s, ())
             else:
                 stacks, who, samples = old.stacks, old.who, old.samples
-            # _next_row() and _Row.record(), inlined: this loop runs once per moved key,
+            # _Row.record(), inlined: this loop runs once per moved key,
             # and at 10,000 keys the two calls were a tenth of the poll.
             rates = row.rates
             rates.append(rate)
@@ -415,11 +400,13 @@ class SnapshotAssembler:
                     old.key,
                     old.reason,
                     old.ifname,
-                    c0 - base[0],
-                    c1 - base[1],
+                    c0,
+                    c1,
                     rate,
                     db / interval if db > 0 else 0.0,
-                    RateHistory(rates, end - HISTORY_LEN if end > HISTORY_LEN else 0, end),
+                    RateHistory(rates, end - HISTORY_LEN, end)
+                    if end >= HISTORY_LEN
+                    else RateHistory(rates, 0, end, min(row.lead, HISTORY_LEN - end)),
                     poll,
                     (_new(Location, (symbol, p)),) if symbol else (),
                     stacks,
@@ -433,33 +420,81 @@ class SnapshotAssembler:
             quick.add(row)
             if rate > 0.0:
                 active.append(new)
+                live.append(row)
+                if asleep:
+                    woke.append(row)
             else:  # bytes moved, packets did not: a reset elsewhere, or a wrap
-                idle.join(row, new.packets, row.order, new)
-        return quick, active
+                idle.join(row, new.packets, row.order, new)  # (leaves first)
+        idle.leave_many(woke)
+        n = min(len(old_p), len(packets))
+        old_p[:n] = packets[:n]  # every slot at once (the unmoved ones are equal anyway)
+        old_b[:n] = nbytes[:n]
+        return quick, active, live
 
     def _went_idle(self, rows: set[_Row], slow: dict[_Row, tuple[float, float]]) -> None:
         """Rows active at the last poll that did not move: quickly where nothing else
         changed either (as in _moved), the others through `slow` (for _rebuild)."""
-        dirty, idle, poll = self._dirty, self._idle, self._poll
+        dirty, poll = self._dirty, self._poll
+        joins = []
         for row in rows:
             old = row.row
             if not row.single or old is None or row in dirty or old.history_end != poll - 1:
                 slow[row] = (0.0, 0.0)
                 continue
-            new = row.row = _next_row(
-                old,
-                old.packets,
-                old.bytes,
-                0.0,
-                0.0,
-                row.record(0.0),
-                poll,
-                old.locations,
-                old.stacks,
-                old.who,
-                old.samples,
+            rates = row.rates  # _Row.record(0.0), inlined (a burst's end: 10,000 rows)
+            rates.append(0.0)
+            end = len(rates)
+            if end >= _TRIM_AT:
+                rates = row.rates = rates[-HISTORY_LEN:]
+                end = HISTORY_LEN
+            history = (
+                RateHistory(rates, end - HISTORY_LEN, end)
+                if end >= HISTORY_LEN
+                else RateHistory(rates, 0, end, min(row.lead, HISTORY_LEN - end))
             )
-            idle.join(row, new.packets, row.order, new)
+            # old with rate 0 and this poll's history: key .. bytes, then locations ..
+            new = row.row = _new(DropRow, (*old[:5], 0.0, 0.0, history, poll, *old[9:]))
+            joins.append((row, new.packets, row.order, new))
+        self._idle.join_many(joins)
+
+    def _refresh_idle(self, rows: set[_Row], slow: dict[_Row, tuple[float, float]]) -> None:
+        """Idle rows that did not move but are dirty. Where only their details changed
+        (new stacks or samples, attributed again) the new row is the old one with those
+        swapped in: the same counts and place among the idle rows. A big burst's
+        details arrive while its rows sit idle (collector/details.py), up to 1,000 a poll.
+        The others (a reset, several slots) go through `slow`, for _rebuild()."""
+        idle, poll = self._idle, self._poll
+        for row in rows:
+            old = row.row
+            if (
+                not row.single
+                or old is None
+                or old.rate != 0.0
+                or old.byte_rate != 0.0
+                or old.packets != row.pk
+                or old.bytes != row.by
+            ):
+                slow[row] = (0.0, 0.0)
+                continue
+            s = row.slots[0]
+            stacks = self._stacks.get(s, ())
+            row.idle_for(poll - 1 - old.history_end)  # as _rebuild() would
+            new = row.row = _new(
+                DropRow,
+                (
+                    *old[:7],  # key .. byte_rate
+                    row.record(0.0),
+                    poll,
+                    old.locations,
+                    stacks,
+                    old.first_seen,
+                    self._who(row, stacks),
+                    old.source,
+                    old.benign,
+                    self._samples.get(s, ()),
+                ),
+            )
+            idle.replace(row, new)
 
     def reattribute(self, keys: Iterable[DropKey]) -> None:
         """Have these rows attributed again at the next poll (their last answer was
@@ -498,8 +533,7 @@ class SnapshotAssembler:
         else:
             row.first_seen = wall
         history = row.record(rate)
-        cum = row.cum
-        packets = cum[0] - row.base[0]
+        packets = row.pk
         reason = row.reason
         if reason is None:  # a key's raw value names the same reason all run long
             reason = row.reason = self.names.resolve(row.key.raw_reason)
@@ -526,7 +560,7 @@ class SnapshotAssembler:
             reason,
             row.ifname,
             packets,
-            cum[1] - row.base[1],
+            row.by,
             rate,
             brate,
             history,

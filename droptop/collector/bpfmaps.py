@@ -101,31 +101,54 @@ class BatchReader:
         size = max(key_size, 8)
         self._in = ct.create_string_buffer(size)
         self._out = ct.create_string_buffer(size)
+        self._resume = False
 
     def read(self, limit: int | None = None) -> tuple[memoryview, memoryview, int]:
         """(keys, values, n): raw bytes of the first n entries (n <= limit <= capacity)."""
         want = self.capacity if limit is None else min(limit, self.capacity)
-        got = 0
-        first = True
-        while got < want:
-            attr = _BatchAttr(
-                in_batch=0 if first else ct.addressof(self._in),
-                out_batch=ct.addressof(self._out),
-                keys=ct.addressof(self._keys) + got * self.key_size,
-                values=ct.addressof(self._vals) + got * self.value_size,
-                count=want - got,
-                map_fd=self.fd,
-            )
-            rc = bpf_syscall(_MAP_LOOKUP_BATCH, attr)
-            got += attr.count  # valid on success and on ENOENT (end of map)
-            if rc == -errno.ENOENT:
+        got, done = self._batch(0, want, resume=False)
+        while got < want and not done:
+            more, done = self._batch(got, want - got, resume=True)
+            if more == 0:
                 break
-            if rc:
-                raise BatchUnsupported(errno.errorcode.get(-rc, str(-rc)))
-            if attr.count == 0:
-                break
-            ct.memmove(self._in, self._out, len(self._out))
-            first = False
+            got += more
+        return self._views(got)
+
+    def read_next(self, limit: int) -> tuple[memoryview, memoryview, int, bool]:
+        """(keys, values, n, done): the next n <= limit entries of a pass over the map,
+        from where the last call stopped. done: the pass reached the end of the map,
+        and the next call starts a new one. (A hash map's cursor is a bucket: entries
+        added behind it meanwhile wait for the next pass.)"""
+        got, done = self._batch(0, min(limit, self.capacity), resume=self._resume)
+        self._resume = not done
+        keys, vals, n = self._views(got)
+        return keys, vals, n, done
+
+    def restart(self) -> None:
+        """The next read_next() starts a new pass."""
+        self._resume = False
+
+    def _batch(self, at: int, count: int, resume: bool) -> tuple[int, bool]:
+        """One batch lookup of up to `count` entries into the buffers from entry `at`:
+        (how many, reached the end). A hash map stops short before a bucket that does
+        not fit in what is left; the next call starts with it."""
+        attr = _BatchAttr(
+            in_batch=ct.addressof(self._in) if resume else 0,
+            out_batch=ct.addressof(self._out),
+            keys=ct.addressof(self._keys) + at * self.key_size,
+            values=ct.addressof(self._vals) + at * self.value_size,
+            count=count,
+            map_fd=self.fd,
+        )
+        rc = bpf_syscall(_MAP_LOOKUP_BATCH, attr)
+        if rc == -errno.ENOENT:
+            return attr.count, True  # count is valid on ENOENT too
+        if rc:
+            raise BatchUnsupported(errno.errorcode.get(-rc, str(-rc)))
+        ct.memmove(self._in, self._out, len(self._out))
+        return attr.count, attr.count == 0
+
+    def _views(self, got: int) -> tuple[memoryview, memoryview, int]:
         keys = memoryview(self._keys).cast("B")[: got * self.key_size]
         vals = memoryview(self._vals).cast("B")[: got * self.value_size]
         return keys, vals, got

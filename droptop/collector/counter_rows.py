@@ -14,6 +14,7 @@ of the header's drop total: several of them overlap drops the tracepoint counts.
 from __future__ import annotations
 
 import platform
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 
 from droptop.collector.assemble import RawRow, SnapshotAssembler
@@ -51,14 +52,24 @@ def counter_raw(source: str, counter: str) -> int:
     return raw
 
 
+def _order(r: DropRow) -> tuple[float, int]:
+    return -r.rate, -r.packets
+
+
 def merge_rows(drops: tuple[DropRow, ...], counters: tuple[DropRow, ...]) -> tuple[DropRow, ...]:
-    """Counter rows among the drop rows in the snapshot's order: active by rate, then idle."""
-    active = [r for r in counters if r.rate > 0]
+    """Counter rows among the drop rows in the snapshot's order: active by rate, then idle.
+
+    The drop rows come in that order already and counter rows are few, so each active
+    counter row goes in by bisection, after drop rows of its rate and total: 10,000
+    drop rows sorted again with a Python key cost a busy poll ~4 ms.
+    """
+    active = sorted((r for r in counters if r.rate > 0), key=_order)
     idle = [r for r in counters if r.rate <= 0]
-    head = [r for r in drops if r.rate > 0]
-    tail = [r for r in drops if r.rate <= 0]
-    head = sorted(head + active, key=lambda r: (-r.rate, -r.packets))
-    return (*head, *tail, *idle)
+    k = bisect_left(drops, 0, key=lambda r: -(r.rate > 0))  # drops[:k] are the active
+    head = list(drops[:k])
+    for r in active:  # after the drop rows, and counter rows, that tie with it
+        head.insert(bisect_right(head, _order(r), key=_order), r)
+    return (*head, *drops[k:], *idle)
 
 
 class CounterNames:

@@ -4,12 +4,14 @@ Start-up does every check that can fail before anything is attached (root, BTF,
 tracepoint, headers), then a short-lived child compiles and attaches the program
 with bcc and hands back its fds (loader.py), so this process never holds bcc's
 LLVM. A failure is one sentence and nothing is left behind. Polling reads the
-counters with one batch syscall; key metadata is read once per new key, stacks
-at most every STACK_REFRESH seconds.
+counters with one batch syscall; key metadata is read once per new key; stacks and
+packet samples in bounded steps of passes over their maps (details.py), a pass
+started at most every STACK_REFRESH seconds.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import platform
 import struct
@@ -18,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from droptop.collector import loader
-from droptop.collector.assemble import SAMPLES_PER_ROW, RawRow, ReasonNames, SnapshotAssembler
+from droptop.collector.assemble import RawRow, ReasonNames, SnapshotAssembler
 from droptop.collector.attribute import Attributor
 from droptop.collector.bpfmaps import (
     BatchReader,
@@ -29,6 +31,7 @@ from droptop.collector.bpfmaps import (
 )
 from droptop.collector.burst import BurstSlots, Claim, raise_to_claims
 from droptop.collector.counter_rows import CounterRows, merge_rows
+from droptop.collector.details import CHUNK, SampleRings, StackTops, details_budget
 from droptop.collector.headers import Headers, find_headers
 from droptop.collector.ksyms import KernelSymbols
 from droptop.collector.limits import (
@@ -42,7 +45,7 @@ from droptop.collector.limits import (
 from droptop.collector.offsets import NO_REASON_LABEL, KernelLayout, read_layout
 from droptop.collector.stacks import strip_tracing_frames
 from droptop.errors import DroptopError
-from droptop.model import DropKey, Location, PacketSample, Reason, Snapshot, StackSample
+from droptop.model import DropKey, Location, Reason, Snapshot
 from droptop.names.btf import TYPEDEF, VMLINUX_BTF, Btf, BtfError, load_vmlinux
 from droptop.sanitize import decode_c_string
 
@@ -58,9 +61,6 @@ relies on the CPU keeping stores in order, which x86-64 does; elsewhere every dr
 adds to its counter directly."""
 STACK_MAPS = ("stack_counts", "stacks")
 SAMPLE_MAPS = ("samples",)
-SAMPLE_HEAD = struct.Struct("<QIHHBBH32s")
-"""struct sample in droptop.bpf.c up to net[]: ktime, length, protocol (network order),
-dev_type, mac_len, net_len, pad, mac[32]."""
 SAMPLE_BYTES = 128
 """Bytes copied from the network header by default (--sample-bytes)."""
 MAX_SAMPLE_BYTES = 128
@@ -68,9 +68,8 @@ KEY_INFO = struct.Struct("<QQQIIII16s16s")
 """struct key_info in droptop.bpf.c: drop_key {location, sock_ino, cgroup, reason, ifindex,
 netns, flags, comm[16]} then ifname[16]."""
 FLAG_KERNEL_CONTEXT, FLAG_IRQ = 1, 2
-STACKS_PER_ROW = 8
 STACK_REFRESH = 2.0
-"""Seconds between reads of the stack-count map (stacks are samples anyway)."""
+"""Seconds between passes over the stack and sample maps (they are samples anyway)."""
 _CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
 
 
@@ -278,27 +277,26 @@ class KernelCollector:
             self._fds["map:cache"], self._ncpu, self._maps["cache"]["value_size"]
         )
         self._claims: dict[int, list[Claim]] = {}
-        self._stack_reader: BatchReader | None = None
+        stack_reader = sample_reader = None
         if self.stacks_enabled:
             m = self._maps["stack_counts"]
-            self._stack_reader = BatchReader(
-                self._fds["map:stack_counts"], m["key_size"], m["value_size"], self._stack_keys
+            stack_reader = BatchReader(
+                self._fds["map:stack_counts"], m["key_size"], m["value_size"], CHUNK
             )
-        self._sample_reader: BatchReader | None = None
         if self.samples_enabled:
             m = self._maps["samples"]
-            self._sample_reader = BatchReader(
-                self._fds["map:samples"],
-                m["key_size"],
-                m["value_size"],
-                sample_entries(self.max_keys),
+            sample_reader = BatchReader(
+                self._fds["map:samples"], m["key_size"], m["value_size"], CHUNK
             )
-        self._samples: dict[int, tuple[PacketSample, ...]] = {}
-        self._sample_seen: dict[tuple[int, int, int], PacketSample] = {}
-        self._stacks: dict[int, tuple[StackSample, ...]] = {}
-        self._stack_raw: dict[int, tuple[tuple[tuple[int, int], ...], tuple[StackSample, ...]]] = {}
+        self._stack_tops = StackTops(stack_reader, self._frames)
+        self._sample_rings = SampleRings(sample_reader, self.sample_bytes)
         self._details_read_at = 0.0
-        self._details_sampled = -1  # the slots' count of sampled drops at that read
+        self._details_sampled = -1  # the slots' count of sampled drops when a pass started
+        self._details_wanted = False  # start a pass as soon as none is under way
+        self._details_changed: set[int] = set()  # for the assembler's next poll
+        self._last_packets: list[int] = []
+        self._moved = 0  # rows this poll rebuilds, about (see _read)
+        self._moved_before = 0
         self._ksyms = KernelSymbols()
 
     def load_symbols(self) -> None:
@@ -402,108 +400,35 @@ class KernelCollector:
                 cgroup_id=cgroup,
             )
             self._keys[idx] = entry = (key, decode_c_string(ifname), self._ksyms.name(location))
+            self._sample_rings.keys[idx] = (ifindex, entry[1], netns)
             self.assembler.add_slot(idx, *entry)
             idx += 1
 
-    def _read_stacks(self) -> dict[int, tuple[StackSample, ...]]:
-        """Sampled stacks per counter index (read when _read says they are due)."""
-        if self._stack_reader is None:
-            return {}
-        try:
-            keys, vals, n = self._stack_reader.read()
-        except BatchUnsupported:
-            n = 0  # stack-count maps are hashes: batch works from 5.6, like droptop's arrays
-        ks = keys.cast("i") if n else []  # struct stack_key {u32 idx; s32 stackid}
-        cs = vals.cast("Q") if n else []
-        per_idx: dict[int, list[tuple[int, int]]] = {}
-        for i in range(n):
-            per_idx.setdefault(ks[2 * i], []).append((cs[i], ks[2 * i + 1]))
-        stacks: dict[int, tuple[StackSample, ...]] = {}
-        for idx, entries in per_idx.items():
-            entries.sort(reverse=True)
-            top = tuple(entries[:STACKS_PER_ROW])
-            old = self._stack_raw.get(idx)
-            if old is not None and old[0] == top:
-                stacks[idx] = old[1]  # the same object: the row need not be rebuilt
-                continue
-            samples = []
-            for count, sid in top:
-                frames = self._stack_frames.get(sid)
-                if frames is None:
-                    raw = lookup(self._fds["map:stacks"], struct.pack("<i", sid), STACK_VALUE)
-                    if raw is None:
-                        continue
-                    addrs = [a for a in memoryview(raw).cast("Q") if a]
-                    frames, _ = strip_tracing_frames([self._ksyms.name(a) for a in addrs])
-                    self._stack_frames[sid] = frames
-                samples.append(StackSample(frames, int(count)))
-            stacks[idx] = tuple(samples)
-            self._stack_raw[idx] = (top, stacks[idx])
-        self._stacks = stacks
-        return stacks
+    def _frames(self, sid: int) -> tuple[str, ...] | None:
+        """A stack id's symbolized frames (read once per id), or None if it is gone."""
+        frames = self._stack_frames.get(sid)
+        if frames is None:
+            raw = lookup(self._fds["map:stacks"], struct.pack("<i", sid), STACK_VALUE)
+            if raw is None:
+                return None
+            addrs = [a for a in memoryview(raw).cast("Q") if a]
+            frames, _ = strip_tracing_frames([self._ksyms.name(a) for a in addrs])
+            self._stack_frames[sid] = frames
+        return frames
 
-    def _read_samples(self) -> dict[int, tuple[PacketSample, ...]]:
-        """Packet samples per counter index, on the stacks' schedule (see _read_stacks).
+    def details_backlog(self) -> int:
+        """Stack counts and packet samples still to be read or taken in (0: the rows'
+        details are as of the last pass's end). The benchmark polls until this is 0."""
+        tops, rings = self._stack_tops, self._sample_rings
+        return tops.backlog + rings.backlog + tops.reading + rings.reading
 
-        A sample already seen is the same object as before, so a row whose ring did
-        not move keeps its tuple and is not rebuilt.
-        """
-        if self._sample_reader is None:
-            return {}
-        try:
-            keys, vals, n = self._sample_reader.read()
-        except BatchUnsupported:
-            return {}
-        size = self._sample_reader.value_size
-        # Kernel monotonic ns -> wall clock, with one offset per read.
-        offset = time.time() - time.monotonic_ns() / 1e9
-        per_idx: dict[int, list[PacketSample]] = {}
-        seen: dict[tuple[int, int, int], PacketSample] = {}
-        raw_keys = keys.cast("I")  # struct sample_key {u32 idx; u16 cpu; u16 pos}
-        # A sample is known by (key, slot, kernel time): those three are gathered at C
-        # speed, and only a sample not seen at the last read is unpacked.
-        idxs = raw_keys[0 : 2 * n : 2].tolist()
-        slots = raw_keys[1 : 2 * n : 2].tolist()
-        if size % 8 == 0:
-            ktimes = vals[: n * size].cast("Q")[:: size // 8].tolist()
-        else:
-            ktimes = [SAMPLE_HEAD.unpack_from(vals, i * size)[0] for i in range(n)]
-        last = self._sample_seen
-        for i, ident in enumerate(zip(idxs, slots, ktimes)):
-            sample = last.get(ident)
-            if sample is None:
-                idx = ident[0]
-                entry = self._keys.get(idx)
-                if entry is None:
-                    continue
-                v = vals[i * size : (i + 1) * size]
-                ktime, length, proto, dev_type, mac_len, net_len, _, mac = SAMPLE_HEAD.unpack_from(
-                    v
-                )
-                key, ifname, _loc = entry
-                net_len = min(net_len, self.sample_bytes)
-                sample = PacketSample(
-                    time=offset + ktime / 1e9,
-                    ifindex=key.ifindex,
-                    ifname=ifname,
-                    netns=key.netns,
-                    protocol=int.from_bytes(proto.to_bytes(2, "little"), "big"),
-                    length=length,
-                    mac=bytes(mac[: min(mac_len, 32)]),
-                    network=bytes(v[SAMPLE_HEAD.size : SAMPLE_HEAD.size + net_len]),
-                    link_type=dev_type,
-                )
-            seen[ident] = sample
-            per_idx.setdefault(ident[0], []).append(sample)
-        self._sample_seen = seen
-        out: dict[int, tuple[PacketSample, ...]] = {}
-        for idx, found in per_idx.items():
-            found.sort(key=lambda p: p.time)
-            ring = tuple(found[-SAMPLES_PER_ROW:])
-            old = self._samples.get(idx)
-            out[idx] = old if old == ring else ring  # the same object: no rebuild
-        self._samples = out
-        return out
+    def _take_details(self) -> set[int]:
+        """Indices whose stacks or samples changed with what this poll took in (a step
+        of each map's pass: collector/details.py)."""
+        budget = details_budget(self._moved)
+        changed = self._stack_tops.take(budget)
+        changed |= self._sample_rings.take(budget)
+        return changed
 
     def _bpf_stats(self) -> tuple[float | None, int]:
         run_ns, run_cnt, missed = _bpf_prog_stats(self._prog_fd)
@@ -512,36 +437,47 @@ class KernelCollector:
         self._last_stats = (run_ns, run_cnt)
         return (self._ns_per_drop if run_cnt else None), missed
 
-    def _read(self) -> tuple[list[int], list[int], dict[int, tuple[StackSample, ...]]]:
+    def _read(self) -> tuple[list[int], list[int]]:
         """Learn new keys, then read every counter (one syscall) and, when due, stacks
-        and packet samples (both are samples, re-read on the same schedule)."""
+        and packet samples (both are samples, re-read on the same schedule). The
+        indices whose stacks or samples changed gather in _details_changed."""
         if not self._fds:
             raise DroptopError("collector is closed")
         known = len(self._keys)
         self._learn_new_keys()
         n = len(self._keys)
         packets, nbytes = self._read_counters(n)
+        # How many keys moved (C speed), or stopped moving (they go idle now): what
+        # this poll's assembly will cost, and so what is left for taking in details.
+        moved = sum(map(operator.ne, packets, self._last_packets)) + n - len(self._last_packets)
+        self._moved, self._moved_before = max(moved, self._moved_before), moved
+        self._last_packets = packets
         # Stacks and samples are only looked at in the drill-down and in saved snapshots,
-        # and their maps can be several times larger than the key map: re-read them at
-        # most every STACK_REFRESH seconds, or at once when a key is new.
+        # and their maps can be several times larger than the key map: a pass over them
+        # starts at most every STACK_REFRESH seconds, or at once when a key is new.
         now = time.monotonic()
         if n > known or now - self._details_read_at >= STACK_REFRESH:
             self._details_read_at = now
-            # Nothing sampled since the last read (counted after the maps move, and
-            # read before them): the maps are as they were, and reading 10,000 keys'
-            # stacks and samples again would cost ~30 ms for nothing.
+            # Nothing sampled since the last pass started (counted after the maps
+            # move, and read before them): the maps are as they were.
             if n > known or self._slots.sampled != self._details_sampled:
-                self._details_sampled = self._slots.sampled
-                self._read_stacks()
-                self._read_samples()
+                self._details_wanted = True
             # Rows whose attribution was incomplete (a socket made a moment ago) are
             # attributed again, on the same schedule.
             self.assembler.reattribute(self.attributor.due())
-        return packets, nbytes, self._stacks
+        if self._details_wanted and not (self._stack_tops.reading or self._sample_rings.reading):
+            # (A pass under way goes on; entries behind its cursor wait for this one.)
+            self._details_wanted = False
+            self._details_sampled = self._slots.sampled
+            self._stack_tops.start()
+            self._sample_rings.start()
+        self._details_changed |= self._take_details()
+        return packets, nbytes
 
     def read_raw(self) -> tuple[list[RawRow], tuple[int, int]]:
         """Cumulative rows and the overflow counter, straight from the maps (tests, bench)."""
-        packets, nbytes, stacks = self._read()
+        packets, nbytes = self._read()
+        stacks = self._stack_tops.stacks
         rows = [
             RawRow(key, ifname, p, b, (Location(loc, p),), stacks.get(idx, ()))
             for idx, ((key, ifname, loc), p, b) in enumerate(
@@ -552,13 +488,15 @@ class KernelCollector:
         return rows, self._read_counter(self.max_keys)
 
     def poll(self) -> Snapshot:
-        packets, nbytes, stacks = self._read()
+        packets, nbytes = self._read()
+        changed, self._details_changed = self._details_changed, set()
         ns, missed = self._bpf_stats()
         snap = self.assembler.build_counts(
             packets,
             nbytes,
-            stacks=stacks,
-            samples=self._samples,
+            stacks=self._stack_tops.stacks,
+            samples=self._sample_rings.rings,
+            details_changed=changed,
             overflow=self._read_counter(self.max_keys),
             map_used=len(packets),
             bpf_ns_per_drop=ns,

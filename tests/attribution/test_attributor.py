@@ -74,6 +74,24 @@ def test_an_incomplete_answer_is_resolved_again_when_due_even_with_the_same_stac
     assert a.due() == frozenset()  # complete now: no more retries
 
 
+def test_retries_are_bounded_per_call_and_take_turns():
+    from droptop.collector.attribute import RETRIES
+
+    a, _, _, _ = attributor()  # nobody's socket owner is known: every key incomplete
+    keys = [KEY._replace(sock_ino=100 + i) for i in range(5)]
+    for k in keys:
+        a.attribute(k, ())
+    first, second, third = a.due(limit=2), a.due(limit=2), a.due(limit=2)
+    assert len(first) == len(second) == len(third) == 2
+    assert first | second | {*third} >= set(keys)  # every key had its turn
+    assert not first & second
+    # Each key is retried RETRIES times in all, then no more.
+    total = len(first) + len(second) + len(third)
+    while batch := a.due(limit=2):
+        total += len(batch)
+    assert total == RETRIES * len(keys)
+
+
 def test_new_stack_counts_with_the_same_context_cost_no_lookup():
     a, sockets, cgroups, netns = attributor()
     sockets.known = True
@@ -93,6 +111,27 @@ def test_new_stacks_that_change_the_context_are_resolved_again():
     later = a.attribute(KEY, (StackSample(SYSCALL, 4), StackSample(AT_IRQ_EXIT, 9)))
     assert later.context == "softirq" and not later.blames_task
     assert sockets.calls == calls + 1
+
+
+def test_first_stacks_that_only_refine_the_context_cost_no_lookup():
+    # A key's stacks arrive a poll or more after the key (collector/details.py): on an
+    # interrupt stack "softirq" becomes "softirq-irq". Neither blames the task, so the
+    # socket, cgroup and netns stay as resolved.
+    a, sockets, cgroups, netns = attributor()
+    sockets.known = True
+    key = KEY._replace(irq=True)
+    first = a.attribute(key, ())
+    assert first.context == "softirq" and not first.blames_task
+    calls = (sockets.calls, cgroups.calls, netns.calls)
+    later = a.attribute(key, (StackSample(AT_IRQ_EXIT, 1),))
+    assert later.context == "softirq-irq"
+    assert (later.socket, later.cgroup, later.netns_name) == (
+        first.socket,
+        first.cgroup,
+        first.netns_name,
+    )
+    assert (sockets.calls, cgroups.calls, netns.calls) == calls
+    assert a.attribute(key, (StackSample(AT_IRQ_EXIT, 1),)) == later
 
 
 def test_forget_drops_every_answer():
