@@ -10,8 +10,13 @@ import struct
 
 import pytest
 
-from droptop.collector import details
-from droptop.collector.details import SAMPLE_HEAD, SampleRings, StackTops, details_budget
+from droptop.collector.details import (
+    SAMPLE_HEAD,
+    SampleRings,
+    StackTops,
+    chunk_size,
+    details_budget,
+)
 from droptop.model import StackSample
 
 SAMPLE_SIZE = SAMPLE_HEAD.size + 136  # net[SAMPLE_BYTES + 1], rounded up to 8 as the kernel does
@@ -58,7 +63,7 @@ def run_pass(col: StackTops | SampleRings, budget: int = 10_000, polls: int = 50
     col.start()
     changed: set[int] = set()
     for _ in range(polls):
-        changed |= col.take(budget)
+        changed |= col.take(budget, 10**6)
     return changed
 
 
@@ -96,8 +101,7 @@ def test_stacks_whose_frames_are_gone_are_left_out():
     assert tops.stacks[3] == (StackSample(frames_of(1), 2),)  # type: ignore[arg-type]
 
 
-def test_stacks_chunked_and_budgeted(monkeypatch):
-    monkeypatch.setattr(details, "CHUNK", 64)
+def test_stacks_chunked_and_budgeted():
     m = stack_map()
     for idx in range(1000):
         set_stack(m, idx, 1, idx + 1)
@@ -106,18 +110,18 @@ def test_stacks_chunked_and_budgeted(monkeypatch):
     seen: set[int] = set()
     polls = 0
     while tops.reading or len(seen) < 1000:
-        got = tops.take(50)
+        got = tops.take(50, 64)
         assert len(got) <= 50  # never more than the budget in one poll
         assert not got & seen  # each key once: a pass finds each entry once
         seen |= got
         polls += 1
         assert polls < 100
-    assert m.chunks == 1000 // 64 + 1  # one read of CHUNK entries a poll, until the end
+    assert m.chunks == 1000 // 64 + 1  # one read of a chunk a poll, until the end
     assert polls == 20  # 1000 entries at 50 a poll
     assert all(tops.stacks[i][0].count == i + 1 for i in range(1000))
     # A pass is not restarted while one is under way.
     tops.start()
-    tops.take(1)
+    tops.take(1, 64)
     tops.start()
     assert tops.reading and m.chunks == 1000 // 64 + 2
 
@@ -220,8 +224,7 @@ def test_sample_of_an_unknown_key_waits_for_a_later_pass():
     assert run_pass(r) == {5000}
 
 
-def test_samples_budgeted_and_all_arrive(monkeypatch):
-    monkeypatch.setattr(details, "CHUNK", 100)
+def test_samples_budgeted_and_all_arrive():
     m = sample_map()
     for idx in range(1500):
         put_sample(m, idx, 0, 0, idx + 1)
@@ -229,14 +232,16 @@ def test_samples_budgeted_and_all_arrive(monkeypatch):
     r.start()
     total = 0
     for _ in range(40):
-        got = r.take(100)
+        got = r.take(100, 100)
         assert len(got) <= 100
         total += len(got)
     assert total == 1500 and len(r.rings) == 1500
 
 
 @pytest.mark.parametrize(
-    ("moved", "budget"), [(0, 500), (2000, 400), (7000, 150), (10_000, 150), (10**6, 150)]
+    ("moved", "budget", "chunk"),
+    [(0, 500, 8192), (2000, 400, 6192), (7000, 150, 1192), (10_000, 150, 300), (10**6, 150, 300)],
 )
-def test_budget_shrinks_with_the_keys_a_poll_moved(moved, budget):
+def test_budget_and_chunk_shrink_with_the_keys_a_poll_moved(moved, budget, chunk):
     assert details_budget(moved) == budget
+    assert chunk_size(moved) == chunk

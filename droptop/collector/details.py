@@ -1,22 +1,23 @@
 """Stacks and packet samples per counter index, read from their maps in bounded
 steps.
 
-Each map is read in passes, started when the collector says details are due: a
-pass reads at most CHUNK entries a poll (one batch syscall), so a map of any size
-costs a poll the same. What is new since the entries taken in is found at C speed, as set
-differences of the entries' identities (each map's key read as one u64, with its
-count or kernel time); at most `budget` new entries a poll become Python objects,
-the rest wait in `pending` for the next polls, and the pass reads on only when
-fewer than a poll's budget wait.
+Each map is read in passes, started when the collector says details are due, one
+chunk a poll (one batch syscall): 8,192 entries in a poll in which no key moved,
+down to a few hundred in one in which 10,000 did (`chunk_size`). What is
+new since the entries taken in is found at C speed, as set differences of the
+entries' identities (each map's key read as one u64, with its count or kernel
+time); at most `budget` new entries a poll become Python objects, the rest wait in
+`pending` for the next polls, and the pass reads on only when fewer than a poll's
+budget wait.
 
 Why: 10,000 keys seen for the first time all get new stacks and samples at once.
 Reading both maps whole and taking everything in cost that poll ~60 ms on top of
 its counters, and ~90 ms more in rebuilding and attributing the rows; in steps no
-poll exceeds the cost target (bench_poll.py), and a big burst's details arrive
-over the next polls (10,000 keys: ~40 polls, longer while they all keep moving).
-A few hundred keys' details still arrive in one poll. `take()` returns the
-indices whose stacks or samples changed, so the assembler rebuilds exactly those
-rows.
+poll of changed keys pays for more than a few hundred details (bench_poll.py), and
+a big burst's details arrive over the next polls (10,000 keys: ~40 polls, longer
+while they all keep moving). A few hundred new keys' details arrive in one poll.
+`take()` returns the indices whose stacks or samples changed, so the assembler
+rebuilds exactly those rows.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from droptop.model import PacketSample, StackSample
 
 STACKS_PER_ROW = 8
 """A row keeps its most sampled stacks, this many."""
-CHUNK = 2048
-"""Entries of each map read at most per poll while a pass is under way."""
+MAX_CHUNK = 8192
+"""Entries of each map read in a poll in which no key moved."""
 DETAILS_PER_POLL = 500
 MIN_DETAILS_PER_POLL = 150
 """New entries taken in per poll: from DETAILS_PER_POLL down to this (details_budget)."""
@@ -62,6 +63,14 @@ def details_budget(moved: int) -> int:
     return max(MIN_DETAILS_PER_POLL, DETAILS_PER_POLL - moved // 20)
 
 
+def chunk_size(moved: int) -> int:
+    """Entries of each map to read in a poll in which `moved` counters moved: 8,192
+    when none did (a map of ~2,000 keys' details at once), down to twice the take
+    budget when 10,000 did (so that the pass keeps up). Reading and diffing both maps'
+    8,192 costs ~4 ms here, their 20,000 each ~15 ms."""
+    return max(2 * details_budget(moved), MAX_CHUNK - moved)
+
+
 def _pop_some(pending: dict[int, int], budget: int) -> list[tuple[int, int]]:
     """Up to `budget` entries of `pending`, removed from it."""
     if len(pending) <= budget:
@@ -75,8 +84,8 @@ def _pop_some(pending: dict[int, int], budget: int) -> list[tuple[int, int]]:
 
 
 class _Pass:
-    """A pass over one map, CHUNK entries a step; a map without batch lookups (before
-    5.6) has no details."""
+    """A pass over one map, a chunk a step; a map without batch lookups (before 5.6)
+    has no details."""
 
     def __init__(self, reader: BatchReader | None) -> None:
         self.reader = reader
@@ -90,13 +99,13 @@ class _Pass:
         self.active = True
         return True
 
-    def step(self, budget: int) -> tuple[memoryview, memoryview, int, bool] | None:
-        """The next chunk (keys, values, n, last), or None when no pass is under way:
-        twice the poll's budget (so the pass keeps up), at most CHUNK entries."""
+    def step(self, chunk: int) -> tuple[memoryview, memoryview, int, bool] | None:
+        """The next chunk of up to `chunk` entries (keys, values, n, last), or None
+        when no pass is under way."""
         if not self.active or self.reader is None:
             return None
         try:
-            keys, vals, n, done = self.reader.read_next(min(CHUNK, 2 * budget))
+            keys, vals, n, done = self.reader.read_next(chunk)
         except BatchUnsupported:
             self.reader = None
             self.active = False
@@ -141,14 +150,14 @@ class StackTops(_FromMap):
         if self._pass.start():
             self._pending.clear()  # the pass finds what is still not taken in again
 
-    def take(self, budget: int) -> set[int]:
-        """Read the pass's next chunk, take in up to `budget` new counts; the indices
-        whose stacks changed."""
+    def take(self, budget: int, chunk: int) -> set[int]:
+        """Read the pass's next `chunk` entries, take in up to `budget` new counts; the
+        indices whose stacks changed."""
         # The next chunk only when what waits would not fill this poll's budget: a
         # backlog is drained before more of the map is read.
-        chunk = self._pass.step(budget) if len(self._pending) < budget else None
-        if chunk is not None:
-            keys, counts, n, _ = chunk
+        got = self._pass.step(chunk) if len(self._pending) < budget else None
+        if got is not None:
+            keys, counts, n, _ = got
             cur = dict(zip(keys[: 8 * n].cast("Q"), counts[: 8 * n].cast("Q")))
             self._pending.update(cur.items() - self._taken.items())
         if not self._pending:
@@ -220,12 +229,12 @@ class SampleRings(_FromMap):
             # Kernel monotonic ns -> wall clock, one offset per pass.
             self._offset = time.time() - time.monotonic_ns() / 1e9
 
-    def take(self, budget: int) -> set[int]:
-        """Read the pass's next chunk, take in up to `budget` new samples and up to
-        `budget` evicted ones; the indices whose rings changed."""
-        chunk = self._pass.step(budget) if len(self._pending) < budget else None  # as StackTops
-        if chunk is not None:
-            self._chunk(*chunk)
+    def take(self, budget: int, chunk: int) -> set[int]:
+        """Read the pass's next `chunk` entries, take in up to `budget` new samples and
+        up to `budget` evicted ones; the indices whose rings changed."""
+        got = self._pass.step(chunk) if len(self._pending) < budget else None  # as StackTops
+        if got is not None:
+            self._chunk(*got)
         changed: set[int] = set()
         if self._evicted:
             self._evict(self._evicted[-budget:], changed)

@@ -31,7 +31,7 @@ from droptop.collector.bpfmaps import (
 )
 from droptop.collector.burst import BurstSlots, Claim, raise_to_claims
 from droptop.collector.counter_rows import CounterRows, merge_rows
-from droptop.collector.details import CHUNK, SampleRings, StackTops, details_budget
+from droptop.collector.details import SampleRings, StackTops, chunk_size, details_budget
 from droptop.collector.headers import Headers, find_headers
 from droptop.collector.ksyms import KernelSymbols
 from droptop.collector.limits import (
@@ -281,12 +281,15 @@ class KernelCollector:
         if self.stacks_enabled:
             m = self._maps["stack_counts"]
             stack_reader = BatchReader(
-                self._fds["map:stack_counts"], m["key_size"], m["value_size"], CHUNK
+                self._fds["map:stack_counts"], m["key_size"], m["value_size"], self._stack_keys
             )
         if self.samples_enabled:
             m = self._maps["samples"]
             sample_reader = BatchReader(
-                self._fds["map:samples"], m["key_size"], m["value_size"], CHUNK
+                self._fds["map:samples"],
+                m["key_size"],
+                m["value_size"],
+                sample_entries(self.max_keys),
             )
         self._stack_tops = StackTops(stack_reader, self._frames)
         self._sample_rings = SampleRings(sample_reader, self.sample_bytes)
@@ -425,9 +428,9 @@ class KernelCollector:
     def _take_details(self) -> set[int]:
         """Indices whose stacks or samples changed with what this poll took in (a step
         of each map's pass: collector/details.py)."""
-        budget = details_budget(self._moved)
-        changed = self._stack_tops.take(budget)
-        changed |= self._sample_rings.take(budget)
+        budget, chunk = details_budget(self._moved), chunk_size(self._moved)
+        changed = self._stack_tops.take(budget, chunk)
+        changed |= self._sample_rings.take(budget, chunk)
         return changed
 
     def _bpf_stats(self) -> tuple[float | None, int]:
