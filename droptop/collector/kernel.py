@@ -408,10 +408,11 @@ class KernelCollector:
             idx += 1
 
     def _frames(self, sid: int) -> tuple[str, ...] | None:
-        """A stack id's symbolized frames (read once per id), or None if it is gone."""
+        """A stack id's symbolized frames (read once per id), or None if it is gone.
+        (sid comes from the map key as unsigned; the program stores only ids >= 0.)"""
         frames = self._stack_frames.get(sid)
         if frames is None:
-            raw = lookup(self._fds["map:stacks"], struct.pack("<i", sid), STACK_VALUE)
+            raw = lookup(self._fds["map:stacks"], struct.pack("<I", sid), STACK_VALUE)
             if raw is None:
                 return None
             addrs = [a for a in memoryview(raw).cast("Q") if a]
