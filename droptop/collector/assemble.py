@@ -441,18 +441,8 @@ class SnapshotAssembler:
             if not row.single or old is None or row in dirty or old.history_end != poll - 1:
                 slow[row] = (0.0, 0.0)
                 continue
-            rates = row.rates  # _Row.record(0.0), inlined (a burst's end: 10,000 rows)
-            rates.append(0.0)
-            end = len(rates)
-            if end >= _TRIM_AT:
-                rates = row.rates = rates[-HISTORY_LEN:]
-                end = HISTORY_LEN
-            history = (
-                RateHistory(rates, end - HISTORY_LEN, end)
-                if end >= HISTORY_LEN
-                else RateHistory(rates, 0, end, min(row.lead, HISTORY_LEN - end))
-            )
             # old with rate 0 and this poll's history: key .. bytes, then locations ..
+            history = row.record(0.0)
             new = row.row = _new(DropRow, (*old[:5], 0.0, 0.0, history, poll, *old[9:]))
             joins.append((row, new.packets, row.order, new))
         self._idle.join_many(joins)

@@ -31,7 +31,13 @@ from droptop.collector.bpfmaps import (
 )
 from droptop.collector.burst import BurstSlots, Claim, raise_to_claims
 from droptop.collector.counter_rows import CounterRows, merge_rows
-from droptop.collector.details import SampleRings, StackTops, chunk_size, details_budget
+from droptop.collector.details import (
+    MAX_CHUNK,
+    SampleRings,
+    StackTops,
+    chunk_size,
+    details_budget,
+)
 from droptop.collector.headers import Headers, find_headers
 from droptop.collector.ksyms import KernelSymbols
 from droptop.collector.limits import (
@@ -277,11 +283,15 @@ class KernelCollector:
             self._fds["map:cache"], self._ncpu, self._maps["cache"]["value_size"]
         )
         self._claims: dict[int, list[Claim]] = {}
+        # Passes read at most MAX_CHUNK entries a poll: buffers for that, not the map.
         stack_reader = sample_reader = None
         if self.stacks_enabled:
             m = self._maps["stack_counts"]
             stack_reader = BatchReader(
-                self._fds["map:stack_counts"], m["key_size"], m["value_size"], self._stack_keys
+                self._fds["map:stack_counts"],
+                m["key_size"],
+                m["value_size"],
+                min(self._stack_keys, MAX_CHUNK),
             )
         if self.samples_enabled:
             m = self._maps["samples"]
@@ -289,7 +299,7 @@ class KernelCollector:
                 self._fds["map:samples"],
                 m["key_size"],
                 m["value_size"],
-                sample_entries(self.max_keys),
+                min(sample_entries(self.max_keys), MAX_CHUNK),
             )
         self._stack_tops = StackTops(stack_reader, self._frames)
         self._sample_rings = SampleRings(sample_reader, self.sample_bytes)
