@@ -160,9 +160,9 @@ class RateHistory(Sequence[float]):
     """A row's per-poll rates as of one poll, read only when asked for.
 
     A view of rates[start:end] (after `lead` zeros, for a row woken from a long idle
-    spell) of an append-only array of doubles that the assembler keeps per row: it
-    only ever appends, and swaps in a shorter copy rather than trim in place, so what
-    a view shows never changes. Building a 60-float tuple for every
+    spell) of an array of doubles that the assembler keeps per row: it only ever
+    writes past the end of every view taken, and swaps in a fresh array when one is
+    full, so what a view shows never changes. Building a 60-float tuple for every
     changed row of every poll cost 10,000-key polls more than half their time, for
     histories that only the rows on screen and a snapshot file ever read. Compares
     equal to the tuple of the same rates.

@@ -159,7 +159,7 @@ BENIGN = key("closer", raw=2)
 NOLOC = key("noloc", ifindex=0)
 LATE = key("late")
 NEW = key("new")  # its slot is added at poll 30
-POLLS = 110
+POLLS = 400  # past several buffer swaps (_Row.move_on) for the busiest rows
 RESETS = (50, 85)
 
 

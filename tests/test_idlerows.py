@@ -241,3 +241,24 @@ def test_every_idle_row_leaving_at_once():
     idle.leave_many([7, 8])  # 8 is not idle: a no-op for it
     idle.settle()
     assert idle.rows == []
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_order_holds_for_huge_totals_and_late_rows(bulk):
+    # A row's place is one int (total descending, then first appearance): check it at
+    # the edges, u64 totals and orders just below 2**40.
+    idle = IdleRows()
+    idle.BULK = 0 if bulk else 10**6
+    entries = [
+        ("a", 2**64 - 1, 5),
+        ("b", 2**64 - 1, 2**40 - 1),
+        ("c", 2**64 - 2, 0),
+        ("d", 0, 0),
+        ("e", 1, 2**40 - 1),
+        ("f", 1, 3),
+    ]
+    for owner, packets, order in entries:
+        idle.join(owner, packets, order, owner)
+    idle.settle()
+    expected = sorted(entries, key=lambda e: (-e[1], e[2]))
+    assert idle.rows == [e[0] for e in expected] == ["a", "b", "c", "f", "e", "d"]

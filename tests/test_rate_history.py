@@ -3,9 +3,9 @@
 A RateHistory is a lazy view of part of an append-only array of doubles. These tests
 check that it behaves like the tuple of the same rates (equality both ways, len,
 indexing, slicing, iteration, hash, repr), that a view taken from _Row.record() never
-changes afterwards (also across the copy made at _TRIM_AT), that idle_for() appends
-min(polls, HISTORY_LEN) zeros, and that DropRow.history_at() pads a RateHistory the
-way it pads a tuple.
+changes afterwards (also when a full buffer is swapped for a fresh one), that
+idle_for() adds min(polls, HISTORY_LEN) zeros, and that DropRow.history_at() pads a
+RateHistory the way it pads a tuple.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from operator import eq, ne
 
 import pytest
 
-from droptop.collector.assemble import _TRIM_AT, _Row
+from droptop.collector.assemble import _CAPACITY, _FIRST, _Row
 from droptop.model import DropKey, RateHistory
 from droptop.stats import HISTORY_LEN
 from tests.factories import row as make_row
@@ -102,88 +102,107 @@ def test_appending_to_the_array_does_not_change_a_view():
 # --- _Row.record() and idle_for() ---------------------------------------------------
 
 
-def test_record_views_never_change_across_the_trim():
+def buffer_holds_zeros_past_fill(row: _Row) -> bool:
+    return all(v == 0.0 for v in row.rates[row.fill :])
+
+
+def test_record_views_never_change_when_the_buffer_is_swapped():
     row = _Row(KEY, "eth0", 0)
-    first_array = row.rates
+    first_buffer = row.rates
     recorded: list[float] = []
     views = []
-    for i in range(4 * HISTORY_LEN + 2 * HISTORY_LEN + 7):  # past _TRIM_AT, twice
+    buffers = set()
+    for i in range(5 * _CAPACITY + 7):
         rate = i * 1.25 + 0.5
         recorded.append(rate)
         h = row.record(rate)
+        buffers.add(id(row.rates))
         shown = tuple(recorded[-HISTORY_LEN:])
         assert h == shown  # what it shows when taken: the last HISTORY_LEN rates
         views.append((h, shown))
-    assert len(recorded) > _TRIM_AT
-    assert row.rates is not first_array  # the array was swapped for a copy at least once
-    assert len(row.rates) < _TRIM_AT
+        assert buffer_holds_zeros_past_fill(row)
+    assert len(buffers) >= 5  # a full buffer was swapped for a fresh one, again and again
+    assert len(first_buffer) < HISTORY_LEN <= 2 * HISTORY_LEN <= len(row.rates)
     for h, shown in views:
         assert h.values() == shown
         assert len(h) == len(shown) and list(h) == list(shown)
-    latest = views[-1][0]
-    assert latest.values() == tuple(recorded[-HISTORY_LEN:])
-    assert len(latest) == HISTORY_LEN
+    assert len(views[-1][0]) == HISTORY_LEN
+
+
+def test_rows_made_together_fill_their_buffers_at_different_polls():
+    rows = [_Row(KEY, "eth0", order) for order in range(HISTORY_LEN)]
+    first = {len(r.rates) for r in rows}
+    assert len(first) == _FIRST  # 10,000 rows of one poll do not all swap in one
+    assert max(first) * 8 <= 512  # small enough for Python's small-object allocator
+    for r in rows:
+        r.move_on()
+    later = {len(r.rates) for r in rows}
+    assert len(later) == HISTORY_LEN and min(later) >= _CAPACITY >= 2 * HISTORY_LEN
 
 
 def test_record_and_idle_for_interleaved_keep_every_view():
     rnd = random.Random(7)
-    row = _Row(KEY, "eth0", 0)
-    reference: list[float] = []  # every rate ever appended, zeros for idle polls included
+    row = _Row(KEY, "eth0", 3)
+    reference: list[float] = []  # every rate ever recorded, zeros for idle polls included
     views = []
-    trims = fresh = 0
-    for _ in range(2000):
+    swaps = 0
+    for _ in range(3000):
+        before = row.rates
         if rnd.random() < 0.2:
             polls = rnd.choice([0, 1, 2, 5, 59, 60, 61, 1000])
-            before = row.rates
             row.idle_for(polls)
-            fresh += row.rates is not before  # a whole history idle: an empty array
             reference.extend([0.0] * min(polls, HISTORY_LEN))
         else:
-            before = row.rates
             rate = float(rnd.randint(0, 10_000))
             reference.append(rate)
             h = row.record(rate)
-            trims += row.rates is not before
             shown = tuple(reference[-HISTORY_LEN:])
             assert h.values() == shown
             views.append((h, shown))
-    assert trims >= 1 and fresh >= 3
+        swaps += row.rates is not before
+        assert buffer_holds_zeros_past_fill(row)
+    assert swaps >= 10
     for h, shown in views:
         assert h.values() == shown
 
 
 @pytest.mark.parametrize("polls", [1, 2, 5, 59, 60, 61, 1000])
-def test_idle_for_appends_at_most_history_len_zeros(polls):
+def test_idle_for_adds_at_most_history_len_zeros(polls):
     row = _Row(KEY, "eth0", 0)
     row.record(3.0)
     row.idle_for(polls)
     zeros = min(polls, HISTORY_LEN)
-    if polls < HISTORY_LEN:
-        assert list(row.rates) == [3.0] + [0.0] * zeros
-    else:  # idle for a whole history: an empty array, the zeros ahead of it in views
-        assert len(row.rates) == 0 and row.lead == HISTORY_LEN
+    if 1 + zeros <= len(row.rates):  # room for them: zeros already there, nothing written
+        assert row.fill == 1 + zeros and row.lead == 0
+        assert list(row.rates[: row.fill]) == [3.0] + [0.0] * zeros
+    elif zeros == HISTORY_LEN:  # idle a whole history: a fresh small buffer, zeros ahead
+        assert row.fill == 0 and row.lead == HISTORY_LEN and len(row.rates) < HISTORY_LEN
+    else:  # a fresh buffer with the last rates and the zeros
+        assert list(row.rates[: row.fill]) == [3.0] + [0.0] * zeros
     h = row.record(7.0)
     assert h == ((3.0,) + (0.0,) * zeros + (7.0,))[-HISTORY_LEN:]
 
 
 @pytest.mark.parametrize("polls", [0, -1, -100])
-def test_idle_for_nothing_appends_nothing(polls):
+def test_idle_for_nothing_adds_nothing(polls):
     row = _Row(KEY, "eth0", 0)
     row.record(3.0)
     row.idle_for(polls)
-    assert list(row.rates) == [3.0]
+    assert row.fill == 1 and row.record(4.0) == (3.0, 4.0)
 
 
-def test_idle_for_just_before_the_trim():
+def test_idle_for_at_the_end_of_the_buffer():
     row = _Row(KEY, "eth0", 0)
-    views = [row.record(float(i + 1)) for i in range(_TRIM_AT - 1)]
+    full = row.rates
+    views = [row.record(float(i + 1)) for i in range(len(full) - 1)]
     kept = [v.values() for v in views]
     row.idle_for(1000)
-    assert len(row.rates) == 0  # a fresh array, not the old one grown by 60 zeros
+    assert row.rates is not full  # no room for 60 zeros: a fresh buffer
     h = row.record(42.0)
     assert h == (0.0,) * (HISTORY_LEN - 1) + (42.0,) and len(h) == HISTORY_LEN
-    assert [v.values() for v in views] == kept  # views of the old array are untouched
-    for i in range(HISTORY_LEN):  # the zeros ahead give way as rates come in
+    assert [v.values() for v in views] == kept  # views of the old buffer are untouched
+    assert all(v == 0.0 for v in full[len(full) - 1 :])  # and nothing was written past them
+    for i in range(HISTORY_LEN):
         h = row.record(float(i))
     assert h == tuple(float(i) for i in range(HISTORY_LEN))
 
@@ -237,3 +256,20 @@ def test_a_view_with_zeros_ahead_is_the_sequence_with_them():
     assert h[0] == 0.0 and h[-1] == 7.0 and h[1:3] == (0.0, 6.0)
     assert h == (0.0, 0.0, 6.0, 7.0) and hash(h) == hash((0.0, 0.0, 6.0, 7.0))
     assert h != RateHistory(array("d", [5.0, 6.0, 7.0]), 1, 3)
+
+
+def test_zeros_ahead_carry_over_into_the_next_buffer():
+    row = _Row(KEY, "eth0", 5)
+    row.record(1.0)
+    row.idle_for(len(row.rates) + 1000)  # a long sleep, no room: zeros ahead
+    assert row.lead == HISTORY_LEN
+    recorded = [0.0] * HISTORY_LEN
+    views = []
+    for i in range(3 * _CAPACITY):  # through the small buffer, into full-size ones
+        recorded.append(float(i + 2))
+        h = row.record(float(i + 2))
+        views.append((h, tuple(recorded[-HISTORY_LEN:])))
+        assert h == views[-1][1] and len(h) == HISTORY_LEN
+        assert buffer_holds_zeros_past_fill(row)
+    assert row.lead == 0
+    assert all(h.values() == shown for h, shown in views)

@@ -26,7 +26,7 @@ import operator
 import struct
 import time
 from collections.abc import Callable, Sequence
-from itertools import islice, repeat
+from itertools import compress, islice, repeat
 
 from droptop.collector.assemble import SAMPLES_PER_ROW
 from droptop.collector.bpfmaps import BatchReader, BatchUnsupported
@@ -69,6 +69,13 @@ def chunk_size(moved: int) -> int:
     budget when 10,000 did (so that the pass keeps up). Reading and diffing both maps'
     8,192 costs ~4 ms here, their 20,000 each ~15 ms."""
     return max(2 * details_budget(moved), MAX_CHUNK - moved)
+
+
+def _new_entries(cur: dict[int, int], taken: dict[int, int]) -> list[tuple[int, int]]:
+    """The entries of `cur` that `taken` does not hold as they are, at C speed in the
+    size of `cur`. (Not `cur.items() - taken.items()`: that walks all of `taken`, 40,000
+    samples' worth at 10,000 keys, and cost every poll of a pass ~2 ms.)"""
+    return list(compress(cur.items(), map(operator.ne, cur.values(), map(taken.get, cur))))
 
 
 def _pop_some(pending: dict[int, int], budget: int) -> list[tuple[int, int]]:
@@ -159,7 +166,7 @@ class StackTops(_FromMap):
         if got is not None:
             keys, counts, n, _ = got
             cur = dict(zip(keys[: 8 * n].cast("Q"), counts[: 8 * n].cast("Q")))
-            self._pending.update(cur.items() - self._taken.items())
+            self._pending.update(_new_entries(cur, self._taken))
         if not self._pending:
             return set()
         batch = _pop_some(self._pending, budget)
@@ -258,7 +265,7 @@ class SampleRings(_FromMap):
         else:
             ktimes = [SAMPLE_HEAD.unpack_from(data, i * size)[0] for i in range(n)]
         cur = dict(zip(ks, ktimes))
-        self._pending.update(cur.items() - self._taken.items())
+        self._pending.update(_new_entries(cur, self._taken))
         self._where.update(zip(ks, zip(repeat(data), range(0, n * size, size))))
         self._seen.update(ks)
         if last:  # what the pass did not find was evicted (the map is an LRU hash)

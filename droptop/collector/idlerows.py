@@ -17,6 +17,14 @@ from operator import itemgetter
 from droptop.model import DropRow
 
 _KEY = itemgetter(0)
+_ORDER_BITS = 40
+"""A row's place is one int, order - (packets << _ORDER_BITS): total descending, then
+first appearance (orders are below 2**40). One int, not a (-packets, order) tuple: half
+the objects to make and free when 10,000 rows go idle or wake together."""
+
+
+def _place(packets: int, order: int) -> int:
+    return order - (packets << _ORDER_BITS)
 
 
 class IdleRows:
@@ -24,11 +32,11 @@ class IdleRows:
     """Queued changes above which a poll's changes are merged, not bisected in."""
 
     def __init__(self) -> None:
-        self._keys: list[tuple[int, int]] = []  # (-packets, order): order breaks ties
+        self._keys: list[int] = []  # _place(packets, order), ascending
         self._rows: list[DropRow] = []
-        self._key_of: dict[Hashable, tuple[int, int]] = {}  # owners in the table
-        self._leaving: list[tuple[int, int]] = []  # their keys, to take out
-        self._joining: dict[Hashable, tuple[tuple[int, int], DropRow]] = {}  # to put in
+        self._key_of: dict[Hashable, int] = {}  # owners in the table
+        self._leaving: list[int] = []  # their keys, to take out
+        self._joining: dict[Hashable, tuple[int, DropRow]] = {}  # to put in
 
     @property
     def rows(self) -> list[DropRow]:
@@ -65,7 +73,7 @@ class IdleRows:
         """owner's row is idle now, with this total; order: its first appearance.
         Again in the same poll: the last join counts."""
         self.leave(owner)
-        self._joining[owner] = ((-packets, order), row)
+        self._joining[owner] = (_place(packets, order), row)
 
     def replace(self, owner: Hashable, row: DropRow) -> None:
         """owner's idle row is now this object, with the same total (same place)."""
@@ -87,7 +95,7 @@ class IdleRows:
             key = key_of.pop(owner, None)  # leave(), inlined
             if key is not None:
                 leaving.append(key)
-            queued[owner] = ((-packets, order), row)
+            queued[owner] = (order - (packets << _ORDER_BITS), row)  # _place()
 
     def settle(self) -> None:
         """Apply the queued changes."""
