@@ -200,6 +200,9 @@ def test_driver_counter_row_appears_in_the_collector_with_its_rate(bpf_collector
     (row,) = [r for r in rows if r.reason.name == "tx_dropped"]
     assert row.packets == 13 and row.reason.subsys == "driver"
     assert row.key.counter == "driver:tx_dropped" and row.who.netns_name == name
-    # The rate is the delta over the collector's own poll interval, which spans the sends.
-    assert row.rate == pytest.approx(13 / snap.interval, rel=0.01)  # its own clock read
+    # The rate is the delta over the poll interval, which spans the sends. The counter
+    # rows read their own clock, a moment after the kernel rows' (3 % apart measured
+    # once on a loaded CI run), so not to 1 %; a rate over 1 s (13) or the total would
+    # still fail.
+    assert row.rate == pytest.approx(13 / snap.interval, rel=0.1)
     assert 0.3 <= snap.interval <= elapsed + 0.5

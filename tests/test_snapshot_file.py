@@ -412,7 +412,9 @@ def test_cli_endless_or_odd_inputs_end_within_a_second(tmp_path, target):
             writer.join(5)
     assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.count("\n") == 1
-    assert elapsed < 1.5  # the interpreter's start-up included
+    # The interpreter's start-up included: 1.63 s once in a fresh clone's first run
+    # (no bytecode caches yet); an input read without end would never finish.
+    assert elapsed < 3.0
 
 
 def test_cli_sigterm_while_reading_a_slow_pipe(tmp_path):
