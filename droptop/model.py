@@ -159,29 +159,30 @@ NO_ATTRIBUTION = Attribution()
 class RateHistory(Sequence[float]):
     """A row's per-poll rates as of one poll, read only when asked for.
 
-    A view of rates[start:end] (after `lead` zeros, for a row woken from a long idle
-    spell) of an array of doubles that the assembler keeps per row: it only ever
-    writes past the end of every view taken, and swaps in a fresh array when one is
-    full, so what a view shows never changes. Building a 60-float tuple for every
-    changed row of every poll cost 10,000-key polls more than half their time, for
-    histories that only the rows on screen and a snapshot file ever read. Compares
-    equal to the tuple of the same rates.
+    A view of rates[start:end] of an array of doubles that the assembler keeps per
+    row, or with start < 0, -start zeros and then rates[:end] (a row woken from a long
+    idle spell). The assembler only ever writes past the end of every view taken and
+    swaps in a fresh array when one is full, so what a view shows never changes.
+    Building a 60-float tuple for every changed row of every poll cost 10,000-key polls
+    more than half their time, for histories that only the rows on screen and a
+    snapshot file ever read. Compares equal to the tuple of the same rates.
     """
 
-    __slots__ = ("_end", "_lead", "_rates", "_start")
+    __slots__ = ("_end", "_rates", "_start")
 
-    def __init__(self, rates: array, start: int, end: int, lead: int = 0) -> None:
+    def __init__(self, rates: array, start: int, end: int) -> None:
         self._rates = rates
         self._start = start
         self._end = end
-        self._lead = lead  # zeros before rates[start]: a row woken from a long idle spell
 
     def values(self) -> tuple[float, ...]:
-        shown = tuple(self._rates[self._start : self._end])
-        return (0.0,) * self._lead + shown if self._lead else shown
+        start = self._start
+        if start < 0:
+            return (0.0,) * -start + tuple(self._rates[: self._end])
+        return tuple(self._rates[start : self._end])
 
     def __len__(self) -> int:
-        return self._end - self._start + self._lead
+        return self._end - self._start  # with start < 0, the zeros ahead included
 
     def __iter__(self) -> Iterator[float]:
         return iter(self.values())
@@ -210,7 +211,9 @@ class DropRow(NamedTuple):
 
     A NamedTuple rather than a frozen dataclass: a poll in which 10,000 keys changed
     builds 10,000 of them, and a frozen dataclass's __init__ (one object.__setattr__
-    per field) costs ~1.1 us against ~0.1 us for a tuple. Change one with _replace().
+    per field) costs ~1.1 us against ~0.1 us for a tuple. Change one with _replace()
+    (its history and locations through their fields, `rates` and `where`), build one
+    from a plain history and locations with DropRow.of().
     """
 
     key: DropKey
@@ -223,14 +226,17 @@ class DropRow(NamedTuple):
     rate: float
     """Packets per second over the last interval."""
     byte_rate: float
-    history: tuple[float, ...] | RateHistory = ()
-    """Per-interval rates up to and including poll `history_end`, oldest first.
-
-    An idle row is not rebuilt every poll (that is what keeps a 10k-row poll
-    cheap), so its history stops at its last change: use history_at(snap.poll).
-    """
+    rates: tuple[float, ...] | array = ()
+    """Where `history` comes from: the history itself (a tuple), or the assembler's
+    per-row buffer of which it is rates[rates_start:rates_end] (RateHistory). Three
+    fields, not a view object: a poll in which 10,000 keys changed made 10,000 views."""
+    rates_start: int = 0
+    rates_end: int = 0
     history_end: int = 0
-    locations: tuple[Location, ...] = ()
+    where: tuple[Location, ...] | str = ()
+    """Where `locations` comes from: the locations, or a row of one location's symbol
+    ("" none), with its packets in where_packets (two objects fewer per changed row)."""
+    where_packets: int = 0
     stacks: tuple[StackSample, ...] = ()
     first_seen: float = 0.0
     """Wall-clock time the row first appeared."""
@@ -242,6 +248,57 @@ class DropRow(NamedTuple):
     """Why this row is a free rather than a loss (droptop.names.benign); None: a loss."""
     samples: tuple[PacketSample, ...] = ()
     """The last few sampled packets' headers (a ring per row in the kernel); samples, not counts."""
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        history: Sequence[float] = (),
+        locations: tuple[Location, ...] = (),
+        **fields: object,
+    ) -> DropRow:
+        """A row from its history and locations as plain values (a snapshot file, tests)."""
+        values = tuple(history)
+        return cls(rates=values, rates_end=len(values), where=locations, **fields)  # type: ignore[arg-type]
+
+    @property
+    def history(self) -> tuple[float, ...] | RateHistory:
+        """Per-interval rates up to and including poll `history_end`, oldest first.
+
+        An idle row is not rebuilt every poll (that is what keeps a 10k-row poll
+        cheap), so its history stops at its last change: use history_at(snap.poll).
+        """
+        rates = self.rates
+        if type(rates) is tuple:
+            return rates
+        return RateHistory(rates, self.rates_start, self.rates_end)
+
+    @property
+    def locations(self) -> tuple[Location, ...]:
+        """The functions that freed the row's packets, with their packets, most first."""
+        where = self.where
+        if type(where) is str:
+            return (Location(where, self.where_packets),) if where else ()
+        return where
+
+    def shown(self) -> tuple:
+        """The row as values: its history and locations as tuples instead of where they
+        come from. Rows compare (and hash) by these, so a row read back from a file
+        equals the live row it was saved from."""
+        return (*self[:7], tuple(self.history), self.history_end, self.locations, *self[13:])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DropRow):
+            return self is other or self.shown() == other.shown()
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        if isinstance(other, DropRow):
+            return self is not other and self.shown() != other.shown()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.shown())
 
     def history_at(self, poll: int, length: int = 60) -> tuple[float, ...]:
         """The rate history as of `poll`: zeros for the polls since the row last changed."""

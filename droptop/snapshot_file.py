@@ -410,7 +410,7 @@ def _row_from_dict(r: dict[str, Any], where: str, poll: int) -> DropRow:
     locations = _list(r, "locations", where, MAX_LOCATIONS_PER_ROW)
     stacks = _list(r, "stacks", where, MAX_STACKS_PER_ROW)
     samples = _list(r, "samples", where, MAX_SAMPLES_PER_ROW)
-    return DropRow(
+    return DropRow.of(
         key=key,
         reason=Reason(
             key.raw_reason,

@@ -18,7 +18,7 @@ def row(
     kernel_context: bool = False,
 ) -> DropRow:
     key = DropKey(raw, comm, kernel_context, ifindex, netns)
-    return DropRow(
+    return DropRow.of(
         key=key,
         reason=Reason(raw, name, subsys, "btf"),
         ifname=ifname,

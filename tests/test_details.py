@@ -245,3 +245,20 @@ def test_samples_budgeted_and_all_arrive():
 def test_budget_and_chunk_shrink_with_the_keys_a_poll_moved(moved, budget, chunk):
     assert details_budget(moved) == budget
     assert chunk_size(moved) == chunk
+
+
+@pytest.mark.parametrize(
+    ("moved", "onset", "budget"),
+    [
+        (10_000, True, 0),
+        (8000, True, 0),
+        (7000, True, 150),
+        (10_000, False, 150),
+        (2000, True, 400),
+        (0, True, 500),
+    ],
+)
+def test_a_poll_in_which_a_big_burst_begins_takes_no_details(moved, onset, budget):
+    # Only where the counters leave less than the minimum: a few hundred new keys'
+    # details still arrive in the poll that first sees them.
+    assert details_budget(moved, onset) == budget

@@ -16,12 +16,30 @@ from operator import eq, ne
 
 import pytest
 
-from droptop.collector.assemble import _CAPACITY, _FIRST, _Row
-from droptop.model import DropKey, RateHistory
+from droptop.collector.assemble import _FIRST, _SPARE, _Row
+from droptop.model import DropKey, DropRow, RateHistory
 from droptop.stats import HISTORY_LEN
 from tests.factories import row as make_row
 
+FULL = HISTORY_LEN + _SPARE  # the smallest busy row's buffer
+
 KEY = DropKey(3, "curl", False, 2, 4026531833)
+
+
+def rec(row: _Row, rate: float) -> RateHistory:
+    """_Row.record() as the view a DropRow shows of it."""
+    return RateHistory(*row.record(rate))
+
+
+def with_history(r: DropRow, h, history_end: int) -> DropRow:
+    """r with history h (a RateHistory or a tuple) ending at poll history_end."""
+    if isinstance(h, RateHistory):
+        rates, start, end = h._rates, h._start, h._end
+    else:
+        rates, start, end = tuple(h), 0, len(h)
+    out = r._replace(rates=rates, rates_start=start, rates_end=end, history_end=history_end)
+    assert out.history == h
+    return out
 
 
 def view(values, start=0, end=None):
@@ -112,10 +130,10 @@ def test_record_views_never_change_when_the_buffer_is_swapped():
     recorded: list[float] = []
     views = []
     buffers = set()
-    for i in range(5 * _CAPACITY + 7):
+    for i in range(5 * FULL + 7):
         rate = i * 1.25 + 0.5
         recorded.append(rate)
-        h = row.record(rate)
+        h = rec(row, rate)
         buffers.add(id(row.rates))
         shown = tuple(recorded[-HISTORY_LEN:])
         assert h == shown  # what it shows when taken: the last HISTORY_LEN rates
@@ -135,9 +153,18 @@ def test_rows_made_together_fill_their_buffers_at_different_polls():
     assert len(first) == _FIRST  # 10,000 rows of one poll do not all swap in one
     assert max(first) * 8 <= 512  # small enough for Python's small-object allocator
     for r in rows:
-        r.move_on()
+        for _ in range(len(r.rates) + 1):  # a busy row: past its first buffer
+            r.record(1.0)
     later = {len(r.rates) for r in rows}
-    assert len(later) == HISTORY_LEN and min(later) >= _CAPACITY >= 2 * HISTORY_LEN
+    assert len(later) == min(_SPARE, HISTORY_LEN) and min(later) >= FULL >= 2 * HISTORY_LEN
+    woken = set()
+    for order in range(HISTORY_LEN):  # new rows that went quiet for a long time
+        r = _Row(KEY, "eth0", order)
+        r.record(1.0)
+        r.idle_for(10**6)
+        if r.lead:
+            woken.add(len(r.rates))
+    assert len(woken) >= _FIRST // 2 and max(woken) < 2 * _FIRST  # small, staggered
 
 
 def test_record_and_idle_for_interleaved_keep_every_view():
@@ -155,7 +182,7 @@ def test_record_and_idle_for_interleaved_keep_every_view():
         else:
             rate = float(rnd.randint(0, 10_000))
             reference.append(rate)
-            h = row.record(rate)
+            h = rec(row, rate)
             shown = tuple(reference[-HISTORY_LEN:])
             assert h.values() == shown
             views.append((h, shown))
@@ -169,7 +196,7 @@ def test_record_and_idle_for_interleaved_keep_every_view():
 @pytest.mark.parametrize("polls", [1, 2, 5, 59, 60, 61, 1000])
 def test_idle_for_adds_at_most_history_len_zeros(polls):
     row = _Row(KEY, "eth0", 0)
-    row.record(3.0)
+    rec(row, 3.0)
     row.idle_for(polls)
     zeros = min(polls, HISTORY_LEN)
     if 1 + zeros <= len(row.rates):  # room for them: zeros already there, nothing written
@@ -179,31 +206,31 @@ def test_idle_for_adds_at_most_history_len_zeros(polls):
         assert row.fill == 0 and row.lead == HISTORY_LEN and len(row.rates) < HISTORY_LEN
     else:  # a fresh buffer with the last rates and the zeros
         assert list(row.rates[: row.fill]) == [3.0] + [0.0] * zeros
-    h = row.record(7.0)
+    h = rec(row, 7.0)
     assert h == ((3.0,) + (0.0,) * zeros + (7.0,))[-HISTORY_LEN:]
 
 
 @pytest.mark.parametrize("polls", [0, -1, -100])
 def test_idle_for_nothing_adds_nothing(polls):
     row = _Row(KEY, "eth0", 0)
-    row.record(3.0)
+    rec(row, 3.0)
     row.idle_for(polls)
-    assert row.fill == 1 and row.record(4.0) == (3.0, 4.0)
+    assert row.fill == 1 and rec(row, 4.0) == (3.0, 4.0)
 
 
 def test_idle_for_at_the_end_of_the_buffer():
     row = _Row(KEY, "eth0", 0)
     full = row.rates
-    views = [row.record(float(i + 1)) for i in range(len(full) - 1)]
+    views = [rec(row, float(i + 1)) for i in range(len(full) - 1)]
     kept = [v.values() for v in views]
     row.idle_for(1000)
     assert row.rates is not full  # no room for 60 zeros: a fresh buffer
-    h = row.record(42.0)
+    h = rec(row, 42.0)
     assert h == (0.0,) * (HISTORY_LEN - 1) + (42.0,) and len(h) == HISTORY_LEN
     assert [v.values() for v in views] == kept  # views of the old buffer are untouched
     assert all(v == 0.0 for v in full[len(full) - 1 :])  # and nothing was written past them
     for i in range(HISTORY_LEN):
-        h = row.record(float(i))
+        h = rec(row, float(i))
     assert h == tuple(float(i) for i in range(HISTORY_LEN))
 
 
@@ -212,8 +239,8 @@ def test_idle_for_at_the_end_of_the_buffer():
 
 def test_history_at_pads_a_rate_history_like_a_tuple():
     h = view([9.0, 1.0, 2.0, 3.0], 1, 4)
-    rh = make_row()._replace(history=h, history_end=10)
-    tp = make_row()._replace(history=(1.0, 2.0, 3.0), history_end=10)
+    rh = with_history(make_row(), h, 10)
+    tp = with_history(make_row(), (1.0, 2.0, 3.0), 10)
     assert rh == tp  # a DropRow with a RateHistory equals one with the tuple
     cases = {
         (10, 60): (1.0, 2.0, 3.0),
@@ -236,8 +263,8 @@ def test_history_at_pads_a_rate_history_like_a_tuple():
 def test_history_at_of_a_full_history_is_capped_at_length():
     row = _Row(KEY, "eth0", 0)
     for i in range(HISTORY_LEN + 5):
-        h = row.record(float(i))
-    r = make_row()._replace(history=h, history_end=100)
+        h = rec(row, float(i))
+    r = with_history(make_row(), h, 100)
     assert r.history_at(100) == tuple(float(i) for i in range(5, HISTORY_LEN + 5))
     assert r.history_at(103) == tuple(float(i) for i in range(8, HISTORY_LEN + 5)) + (0.0,) * 3
     assert len(r.history_at(103)) == 60
@@ -250,24 +277,24 @@ def test_history_at_of_a_full_history_is_capped_at_length():
 
 
 def test_a_view_with_zeros_ahead_is_the_sequence_with_them():
-    h = RateHistory(array("d", [5.0, 6.0, 7.0]), 1, 3, 2)
-    assert h.values() == (0.0, 0.0, 6.0, 7.0)
-    assert len(h) == 4 and list(h) == [0.0, 0.0, 6.0, 7.0]
-    assert h[0] == 0.0 and h[-1] == 7.0 and h[1:3] == (0.0, 6.0)
-    assert h == (0.0, 0.0, 6.0, 7.0) and hash(h) == hash((0.0, 0.0, 6.0, 7.0))
-    assert h != RateHistory(array("d", [5.0, 6.0, 7.0]), 1, 3)
+    h = RateHistory(array("d", [5.0, 6.0, 7.0]), -2, 2)  # start < 0: two zeros, then [:2]
+    assert h.values() == (0.0, 0.0, 5.0, 6.0)
+    assert len(h) == 4 and list(h) == [0.0, 0.0, 5.0, 6.0]
+    assert h[0] == 0.0 and h[-1] == 6.0 and h[1:3] == (0.0, 5.0)
+    assert h == (0.0, 0.0, 5.0, 6.0) and hash(h) == hash((0.0, 0.0, 5.0, 6.0))
+    assert h != RateHistory(array("d", [5.0, 6.0, 7.0]), 0, 2)
 
 
 def test_zeros_ahead_carry_over_into_the_next_buffer():
     row = _Row(KEY, "eth0", 5)
-    row.record(1.0)
+    rec(row, 1.0)
     row.idle_for(len(row.rates) + 1000)  # a long sleep, no room: zeros ahead
     assert row.lead == HISTORY_LEN
     recorded = [0.0] * HISTORY_LEN
     views = []
-    for i in range(3 * _CAPACITY):  # through the small buffer, into full-size ones
+    for i in range(3 * FULL):  # through the small buffer, into full-size ones
         recorded.append(float(i + 2))
-        h = row.record(float(i + 2))
+        h = rec(row, float(i + 2))
         views.append((h, tuple(recorded[-HISTORY_LEN:])))
         assert h == views[-1][1] and len(h) == HISTORY_LEN
         assert buffer_holds_zeros_past_fill(row)

@@ -278,7 +278,8 @@ def test_cap_is_enough_for_a_10k_row_snapshot_with_stacks():
     rows = [
         base._replace(
             key=base.key._replace(comm=f"comm-{i:010d}", ifindex=i),
-            history=tuple(12345.678 + i for i in range(60)),
+            rates=tuple(12345.678 + i for i in range(60)),
+            rates_end=60,
             stacks=(StackSample(frames, 3),) * 2,
         )
         for i in range(10_240)

@@ -12,7 +12,7 @@ def test_per_second_guards():
 
 def test_history_at_pads_idle_polls_with_zeros():
 
-    r = row()._replace(history=(1.0, 2.0, 3.0), history_end=10)
+    r = row()._replace(rates=(1.0, 2.0, 3.0), rates_end=3, history_end=10)
     assert r.history_at(10) == (1.0, 2.0, 3.0)
     assert r.history_at(12) == (1.0, 2.0, 3.0, 0.0, 0.0)
     assert r.history_at(12, length=3) == (3.0, 0.0, 0.0)

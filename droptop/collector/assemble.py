@@ -34,7 +34,6 @@ from droptop.model import (
     DropRow,
     Location,
     PacketSample,
-    RateHistory,
     Reason,
     Snapshot,
     StackSample,
@@ -46,13 +45,24 @@ _RATE = operator.attrgetter("rate")
 _PACKETS = operator.attrgetter("packets")
 SAMPLES_PER_ROW = 8
 """Packet samples a row keeps: the kernel's ring holds 8 a key per CPU."""
+# A row's rates live in a buffer of zeros that only ever gets written past its views'
+# ends. Buffers come in two sizes, each plus the row's order modulo its step, so that
+# rows made or woken in one poll do not all fill up in the same later one; a full
+# buffer gives way to the smaller size if that holds what still shows.
 _FIRST = 32
-"""Doubles in a row's first rate buffer, plus its order modulo _FIRST: small (most rows
-live a few polls; 10,000 rows of a burst are 4 MB, not 12), and staggered so that the
-rows made in one poll do not all fill up in the same later one."""
-_CAPACITY = 2 * HISTORY_LEN
-"""Doubles in its later buffers, plus its order modulo HISTORY_LEN."""
-_ZEROS = array("d", bytes(8 * (_CAPACITY + HISTORY_LEN)))
+"""A new row's (most rows live a few polls: 10,000 rows of a burst take 4 MB, not 12),
+and a row's woken after a whole history idle (its zeros counted ahead, not stored)."""
+_SPARE = HISTORY_LEN
+"""A busy row's: a history and _SPARE more, so it moves on every _SPARE to 2 * _SPARE
+polls."""
+_ZEROS = array("d", bytes(8 * (HISTORY_LEN + 2 * _SPARE)))
+
+
+def _buffer_for(need: int, order: int) -> array:
+    """A fresh buffer of zeros for at least `need` rates."""
+    if need <= _FIRST:
+        return _ZEROS[: _FIRST + order % _FIRST]
+    return _ZEROS[: HISTORY_LEN + _SPARE + order % _SPARE]
 
 
 class ReasonNames(Protocol):
@@ -114,22 +124,23 @@ class _Row:
         # Per poll, written only at `fill` and beyond; zeros from `fill` on. Preallocated:
         # an append that grows an array reallocates it, 10,000 rows grown in step
         # reallocated in the same polls, and appends cost a 10,000-key poll ~2 ms.
-        self.rates = _ZEROS[: _FIRST + order % _FIRST]
+        self.rates = _buffer_for(0, order)
         self.fill = 0
         self.lead = 0  # zeros before rates[0] in its views (woken from a long idle spell)
         self.first_seen = 0.0
         self.row: DropRow | None = None
 
-    def record(self, rate: float) -> RateHistory:
-        """Add this poll's rate; the history as of now (a view that never changes)."""
+    def record(self, rate: float) -> tuple[array, int, int]:
+        """Add this poll's rate; the history as of now, as DropRow's (rates, rates_start,
+        rates_end): a window that never changes."""
         rates, end = self.rates, self.fill
         if end == len(rates):
             rates, end = self.move_on()
         rates[end] = rate
         end = self.fill = end + 1
         if end >= HISTORY_LEN:
-            return RateHistory(rates, end - HISTORY_LEN, end)
-        return RateHistory(rates, 0, end, min(self.lead, HISTORY_LEN - end))
+            return rates, end - HISTORY_LEN, end
+        return rates, -min(self.lead, HISTORY_LEN - end), end  # < 0: zeros ahead
 
     def idle_for(self, polls: int) -> None:
         """The polls it sat idle, as zero rates (at most a history's worth: all a view
@@ -140,26 +151,25 @@ class _Row:
         if self.fill + zeros <= len(self.rates):
             self.fill += zeros
         elif zeros == HISTORY_LEN:
-            # Idle a whole history and no room: a small fresh buffer, with the zeros
-            # ahead of it in views (10,000 rows woken at once would otherwise take 12 MB
-            # of fresh memory for zeros).
-            self.rates = _ZEROS[: _FIRST + self.order % _FIRST]
+            # Idle a whole history and no room: a small fresh buffer, the zeros ahead of
+            # it in views (not 10,000 rows' 480 bytes of zeros written in one poll).
+            self.rates = _buffer_for(0, self.order)
             self.fill = 0
             self.lead = HISTORY_LEN
         else:
-            self.move_on()
-            self.fill += zeros
+            self.move_on(zeros)
 
-    def move_on(self) -> tuple[array, int]:
-        """A fresh buffer holding the last HISTORY_LEN rates (zeros ahead included):
-        views of the full one keep it, unchanged. Returns (buffer, fill)."""
+    def move_on(self, zeros: int = 0) -> tuple[array, int]:
+        """A fresh buffer holding the last rates a view shows, then `zeros` zero rates
+        (the zeros ahead stay counted in `lead`): views of the old buffer keep it,
+        unchanged. Returns (buffer, fill)."""
         rates, end = self.rates, self.fill
-        keep = min(end, HISTORY_LEN)
-        shown = min(keep + self.lead, HISTORY_LEN)
-        fresh = self.rates = _ZEROS[: _CAPACITY + self.order % HISTORY_LEN]
-        fresh[shown - keep : shown] = rates[end - keep : end]
-        self.fill = shown
-        self.lead = 0
+        keep = min(end, HISTORY_LEN - zeros)  # the rates still shown after the zeros
+        fresh = self.rates = _buffer_for(keep + zeros + 1, self.order)
+        fresh[:keep] = rates[end - keep : end]
+        if keep < end:  # older rates dropped: the zeros ahead of them are out of view
+            self.lead = 0
+        self.fill = shown = keep + zeros
         return fresh, shown
 
 
@@ -436,11 +446,14 @@ class SnapshotAssembler:
                     c1,
                     rate,
                     db / interval if db > 0 else 0.0,
-                    RateHistory(rates, end - HISTORY_LEN, end)
+                    rates,
+                    end - HISTORY_LEN
                     if end >= HISTORY_LEN
-                    else RateHistory(rates, 0, end, min(row.lead, HISTORY_LEN - end)),
+                    else (-min(row.lead, HISTORY_LEN - end) if row.lead else 0),
+                    end,
                     poll,
-                    (_new(Location, (symbol, p)),) if symbol else (),
+                    symbol,  # one location: its symbol and packets (DropRow.locations)
+                    p,
                     stacks,
                     old.first_seen,
                     who,
@@ -473,9 +486,8 @@ class SnapshotAssembler:
             if not row.single or old is None or row in dirty or old.history_end != poll - 1:
                 slow[row] = (0.0, 0.0)
                 continue
-            # old with rate 0 and this poll's history: key .. bytes, then locations ..
-            history = row.record(0.0)
-            new = row.row = _new(DropRow, (*old[:5], 0.0, 0.0, history, poll, *old[9:]))
+            # old with rate 0 and this poll's history: key .. bytes, then where ..
+            new = row.row = _new(DropRow, (*old[:5], 0.0, 0.0, *row.record(0.0), poll, *old[11:]))
             joins.append((row, new.packets, row.order, new))
         self._idle.join_many(joins)
 
@@ -505,9 +517,10 @@ class SnapshotAssembler:
                 DropRow,
                 (
                     *old[:7],  # key .. byte_rate
-                    row.record(0.0),
+                    *row.record(0.0),
                     poll,
-                    old.locations,
+                    old.where,
+                    old.where_packets,
                     stacks,
                     old.first_seen,
                     self._who(row, stacks),
@@ -554,7 +567,7 @@ class SnapshotAssembler:
             row.idle_for(self._poll - 1 - old.history_end)
         else:
             row.first_seen = wall
-        history = row.record(rate)
+        rates, start, end = row.record(rate)
         packets = row.pk
         reason = row.reason
         if reason is None:  # a key's raw value names the same reason all run long
@@ -563,12 +576,14 @@ class SnapshotAssembler:
         if len(slots) == 1:
             s = slots[0]
             symbol = self._slot_loc[s]
-            locations = (Location(symbol, self._p[s]),) if symbol else ()
+            where: tuple[Location, ...] | str = symbol  # DropRow.locations makes its Location
+            where_packets = self._p[s]
             symbols: tuple[str, ...] = (symbol,) if symbol else ()
             stacks = self._stacks.get(s, ())
             samples = self._samples.get(s, ())
         else:
-            locations = self._locations(row)
+            where = locations = self._locations(row)
+            where_packets = 0
             symbols = tuple(loc.symbol for loc in locations)
             stacks = self._row_stacks(row)
             samples = self._row_samples(row)
@@ -585,9 +600,12 @@ class SnapshotAssembler:
             row.by,
             rate,
             brate,
-            history,
+            rates,
+            start,
+            end,
             self._poll,
-            locations,
+            where,
+            where_packets,
             stacks,
             row.first_seen,
             who,

@@ -54,13 +54,21 @@ _LOW = 0xFFFFFFFF
 is idx | rest << 32, one int per entry for C-speed set arithmetic."""
 
 
-def details_budget(moved: int) -> int:
+def details_budget(moved: int, onset: bool = False) -> int:
     """New stack counts, and new or evicted packet samples, to take in (each) in a poll
     in which `moved` counters moved: what the counters leave. Measured at 10,000 keys
     (bench_poll.py): a moved key costs the poll ~2.5 us; a detail ~10-20 us all told
     (taking it in, its row rebuilt, and attributed again when its first stacks change
-    the context), so 500 details take an otherwise idle poll to ~20 ms."""
-    return max(MIN_DETAILS_PER_POLL, DETAILS_PER_POLL - moved // 20)
+    the context), so 500 details take an otherwise idle poll to ~20 ms.
+
+    At least MIN_DETAILS_PER_POLL, so that details keep arriving while thousands of
+    keys keep moving; but none in the poll in which such a burst begins (`onset`: at
+    least twice the keys of the poll before moved), the dearest of them (every key
+    woken at once, the first drops of 10,000 new keys): its details wait a poll."""
+    left = DETAILS_PER_POLL - moved // 20
+    if onset and left < MIN_DETAILS_PER_POLL:
+        return 0
+    return max(MIN_DETAILS_PER_POLL, left)
 
 
 def chunk_size(moved: int) -> int:

@@ -310,6 +310,7 @@ class KernelCollector:
         self._last_packets: list[int] = []
         self._moved = 0  # rows this poll rebuilds, about (see _read)
         self._moved_before = 0
+        self._onset = False
         self._ksyms = KernelSymbols()
 
     def load_symbols(self) -> None:
@@ -439,7 +440,10 @@ class KernelCollector:
     def _take_details(self) -> set[int]:
         """Indices whose stacks or samples changed with what this poll took in (a step
         of each map's pass: collector/details.py)."""
-        budget, chunk = details_budget(self._moved), chunk_size(self._moved)
+        budget = details_budget(self._moved, self._onset)
+        if not budget:
+            return set()
+        chunk = chunk_size(self._moved)
         changed = self._stack_tops.take(budget, chunk)
         changed |= self._sample_rings.take(budget, chunk)
         return changed
@@ -464,6 +468,7 @@ class KernelCollector:
         # How many keys moved (C speed), or stopped moving (they go idle now): what
         # this poll's assembly will cost, and so what is left for taking in details.
         moved = sum(map(operator.ne, packets, self._last_packets)) + n - len(self._last_packets)
+        self._onset = moved > 2 * self._moved_before  # a burst begins (details_budget)
         self._moved, self._moved_before = max(moved, self._moved_before), moved
         self._last_packets = packets
         # Stacks and samples are only looked at in the drill-down and in saved snapshots,

@@ -62,7 +62,7 @@ def test_location_label_splits_packets_exactly_and_bytes_proportionally():
     a = a._replace(
         packets=10,
         bytes=1000,
-        locations=(Location("f+0x1", 6), Location("g+0x2", 3), Location("f+0x9", 1)),
+        where=(Location("f+0x1", 6), Location("g+0x2", 3), Location("f+0x9", 1)),
     )
     book = SeriesBook(labels=("location",))
     book.add(snapshot(a))
@@ -78,7 +78,7 @@ def test_location_label_splits_packets_exactly_and_bytes_proportionally():
     b = a._replace(
         packets=4,
         bytes=400,
-        locations=(Location("f+0x1", 6), Location("g+0x2", 7), Location("f+0x9", 1)),
+        where=(Location("f+0x1", 6), Location("g+0x2", 7), Location("f+0x9", 1)),
     )
     book.add(snapshot(b))
     v = book.view()
