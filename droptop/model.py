@@ -12,6 +12,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, overload
 
+HISTORY_LEN = 60
+"""Rates a row's history shows: a minute at the default 1 s interval."""
+
 # Where a reason's name came from, best first. "snapshot" means the name was read
 # from a saved snapshot's own reason table (it was resolved on the machine that
 # took the snapshot).
@@ -160,9 +163,10 @@ class RateHistory(Sequence[float]):
     """A row's per-poll rates as of one poll, read only when asked for.
 
     A view of rates[start:end] of an array of doubles that the assembler keeps per
-    row, or with start < 0, -start zeros and then rates[:end] (a row woken from a long
-    idle spell). The assembler only ever writes past the end of every view taken and
-    swaps in a fresh array when one is full, so what a view shows never changes.
+    row, or with start < 0 (a row woken from a long idle spell) a whole HISTORY_LEN:
+    -start zeros, then the HISTORY_LEN + start rates before rates[end]. The assembler
+    only ever writes past the end of every view taken and swaps in a fresh array when
+    one is full, so what a view shows never changes.
     Building a 60-float tuple for every changed row of every poll cost 10,000-key polls
     more than half their time, for histories that only the rows on screen and a
     snapshot file ever read. Compares equal to the tuple of the same rates.
@@ -176,13 +180,13 @@ class RateHistory(Sequence[float]):
         self._end = end
 
     def values(self) -> tuple[float, ...]:
-        start = self._start
+        start, end = self._start, self._end
         if start < 0:
-            return (0.0,) * -start + tuple(self._rates[: self._end])
-        return tuple(self._rates[start : self._end])
+            return (0.0,) * -start + tuple(self._rates[end - HISTORY_LEN - start : end])
+        return tuple(self._rates[start:end])
 
     def __len__(self) -> int:
-        return self._end - self._start  # with start < 0, the zeros ahead included
+        return self._end - self._start if self._start >= 0 else HISTORY_LEN
 
     def __iter__(self) -> Iterator[float]:
         return iter(self.values())
@@ -300,7 +304,7 @@ class DropRow(NamedTuple):
     def __hash__(self) -> int:
         return hash(self.shown())
 
-    def history_at(self, poll: int, length: int = 60) -> tuple[float, ...]:
+    def history_at(self, poll: int, length: int = HISTORY_LEN) -> tuple[float, ...]:
         """The rate history as of `poll`: zeros for the polls since the row last changed."""
         history = tuple(self.history)
         pad = min(length, poll - self.history_end)

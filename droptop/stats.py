@@ -7,9 +7,6 @@ collector/assemble.py, where it can be done for changed rows only.
 
 from __future__ import annotations
 
-HISTORY_LEN = 60
-"""Samples kept per row: a minute at the default 1 s interval."""
-
 
 def per_second(delta: int, interval: float) -> float:
     """A counter delta as a rate; zero for a non-positive interval or a negative delta."""

@@ -19,8 +19,15 @@ from collections import Counter
 import pytest
 
 from droptop.collector.assemble import SnapshotAssembler
-from droptop.model import Attribution, DropKey, DropRow, PacketSample, Reason, StackSample
-from droptop.stats import HISTORY_LEN
+from droptop.model import (
+    HISTORY_LEN,
+    Attribution,
+    DropKey,
+    DropRow,
+    PacketSample,
+    Reason,
+    StackSample,
+)
 
 
 class Names:

@@ -17,8 +17,7 @@ from operator import eq, ne
 import pytest
 
 from droptop.collector.assemble import _FIRST, _SPARE, _Row
-from droptop.model import DropKey, DropRow, RateHistory
-from droptop.stats import HISTORY_LEN
+from droptop.model import HISTORY_LEN, DropKey, DropRow, RateHistory
 from tests.factories import row as make_row
 
 FULL = HISTORY_LEN + _SPARE  # the smallest busy row's buffer
@@ -157,14 +156,16 @@ def test_rows_made_together_fill_their_buffers_at_different_polls():
             r.record(1.0)
     later = {len(r.rates) for r in rows}
     assert len(later) == min(_SPARE, HISTORY_LEN) and min(later) >= FULL >= 2 * HISTORY_LEN
-    woken = set()
-    for order in range(HISTORY_LEN):  # new rows that went quiet for a long time
+    for order in range(HISTORY_LEN):  # rows that went quiet for a long time
         r = _Row(KEY, "eth0", order)
         r.record(1.0)
+        buffer = r.rates
         r.idle_for(10**6)
-        if r.lead:
-            woken.add(len(r.rates))
-    assert len(woken) >= _FIRST // 2 and max(woken) < 2 * _FIRST  # small, staggered
+        assert r.rates is buffer and r.floor == r.fill == 1  # woken: no fresh buffer
+        while r.fill < len(r.rates):
+            r.record(2.0)
+        r.idle_for(10**6)  # woken with a full buffer: a fresh small one
+        assert r.rates is not buffer and r.fill == r.floor == 0 and len(r.rates) < 2 * _FIRST
 
 
 def test_record_and_idle_for_interleaved_keep_every_view():
@@ -199,11 +200,11 @@ def test_idle_for_adds_at_most_history_len_zeros(polls):
     rec(row, 3.0)
     row.idle_for(polls)
     zeros = min(polls, HISTORY_LEN)
-    if 1 + zeros <= len(row.rates):  # room for them: zeros already there, nothing written
-        assert row.fill == 1 + zeros and row.lead == 0
+    if zeros == HISTORY_LEN:  # idle a whole history: the zeros go ahead, nothing stored
+        assert row.fill == row.floor == 1
+    elif 1 + zeros <= len(row.rates):  # room for them: zeros already there, nothing written
+        assert row.fill == 1 + zeros and row.floor == -1
         assert list(row.rates[: row.fill]) == [3.0] + [0.0] * zeros
-    elif zeros == HISTORY_LEN:  # idle a whole history: a fresh small buffer, zeros ahead
-        assert row.fill == 0 and row.lead == HISTORY_LEN and len(row.rates) < HISTORY_LEN
     else:  # a fresh buffer with the last rates and the zeros
         assert list(row.rates[: row.fill]) == [3.0] + [0.0] * zeros
     h = rec(row, 7.0)
@@ -218,20 +219,24 @@ def test_idle_for_nothing_adds_nothing(polls):
     assert row.fill == 1 and rec(row, 4.0) == (3.0, 4.0)
 
 
-def test_idle_for_at_the_end_of_the_buffer():
+@pytest.mark.parametrize("left", [1, 0])
+def test_idle_for_a_whole_history_at_the_end_of_the_buffer(left):
     row = _Row(KEY, "eth0", 0)
     full = row.rates
-    views = [rec(row, float(i + 1)) for i in range(len(full) - 1)]
+    views = [rec(row, float(i + 1)) for i in range(len(full) - left)]
     kept = [v.values() for v in views]
     row.idle_for(1000)
-    assert row.rates is not full  # no room for 60 zeros: a fresh buffer
+    if left:  # room for one more: the same buffer, the zeros ahead of what comes next
+        assert row.rates is full and row.floor == row.fill == len(full) - 1
+    else:  # full: a fresh buffer
+        assert row.rates is not full and row.floor == row.fill == 0
     h = rec(row, 42.0)
     assert h == (0.0,) * (HISTORY_LEN - 1) + (42.0,) and len(h) == HISTORY_LEN
-    assert [v.values() for v in views] == kept  # views of the old buffer are untouched
-    assert all(v == 0.0 for v in full[len(full) - 1 :])  # and nothing was written past them
+    assert [v.values() for v in views] == kept  # views taken before are untouched
     for i in range(HISTORY_LEN):
         h = rec(row, float(i))
     assert h == tuple(float(i) for i in range(HISTORY_LEN))
+    assert row.rates is not full and len(h) == HISTORY_LEN
 
 
 # --- DropRow.history_at() with a RateHistory -----------------------------------------
@@ -276,20 +281,22 @@ def test_history_at_of_a_full_history_is_capped_at_length():
     )
 
 
-def test_a_view_with_zeros_ahead_is_the_sequence_with_them():
-    h = RateHistory(array("d", [5.0, 6.0, 7.0]), -2, 2)  # start < 0: two zeros, then [:2]
-    assert h.values() == (0.0, 0.0, 5.0, 6.0)
-    assert len(h) == 4 and list(h) == [0.0, 0.0, 5.0, 6.0]
-    assert h[0] == 0.0 and h[-1] == 6.0 and h[1:3] == (0.0, 5.0)
-    assert h == (0.0, 0.0, 5.0, 6.0) and hash(h) == hash((0.0, 0.0, 5.0, 6.0))
-    assert h != RateHistory(array("d", [5.0, 6.0, 7.0]), 0, 2)
+def test_a_view_with_zeros_ahead_is_a_whole_history_with_them():
+    rates = array("d", [float(i) for i in range(100)])
+    h = RateHistory(rates, -56, 70)  # start < 0: 56 zeros, then the 4 rates before [70]
+    expected = (0.0,) * 56 + (66.0, 67.0, 68.0, 69.0)
+    assert h.values() == expected and len(h) == HISTORY_LEN == len(expected)
+    assert list(h) == list(expected) and h[0] == 0.0 and h[-1] == 69.0
+    assert h[55:57] == (0.0, 66.0)
+    assert h == expected and hash(h) == hash(expected)
+    assert h != RateHistory(rates, 66, 70)  # the same rates without the zeros
 
 
 def test_zeros_ahead_carry_over_into_the_next_buffer():
     row = _Row(KEY, "eth0", 5)
     rec(row, 1.0)
-    row.idle_for(len(row.rates) + 1000)  # a long sleep, no room: zeros ahead
-    assert row.lead == HISTORY_LEN
+    row.idle_for(len(row.rates) + 1000)  # a long sleep: zeros ahead
+    assert row.floor == 1
     recorded = [0.0] * HISTORY_LEN
     views = []
     for i in range(3 * FULL):  # through the small buffer, into full-size ones
@@ -298,5 +305,5 @@ def test_zeros_ahead_carry_over_into_the_next_buffer():
         views.append((h, tuple(recorded[-HISTORY_LEN:])))
         assert h == views[-1][1] and len(h) == HISTORY_LEN
         assert buffer_holds_zeros_past_fill(row)
-    assert row.lead == 0
+    assert row.floor == -1  # the zeros ahead have gone out of view
     assert all(h.values() == shown for h, shown in views)

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from droptop.collector.idlerows import IdleRows
 from droptop.model import (
+    HISTORY_LEN,
     NO_ATTRIBUTION,
     Attribution,
     DropKey,
@@ -39,7 +40,7 @@ from droptop.model import (
     StackSample,
 )
 from droptop.names.benign import classify as classify_benign
-from droptop.stats import HISTORY_LEN, per_second
+from droptop.stats import per_second
 
 _RATE = operator.attrgetter("rate")
 _PACKETS = operator.attrgetter("packets")
@@ -96,9 +97,9 @@ class _Row:
         "by",
         "fill",
         "first_seen",
+        "floor",
         "ifname",
         "key",
-        "lead",
         "order",
         "pk",
         "rates",
@@ -126,7 +127,9 @@ class _Row:
         # reallocated in the same polls, and appends cost a 10,000-key poll ~2 ms.
         self.rates = _buffer_for(0, order)
         self.fill = 0
-        self.lead = 0  # zeros before rates[0] in its views (woken from a long idle spell)
+        # Woken after a whole history idle: where its rates since it woke begin in the
+        # buffer; its views are HISTORY_LEN long, zeros ahead of them (-1: not woken).
+        self.floor = -1
         self.first_seen = 0.0
         self.row: DropRow | None = None
 
@@ -138,38 +141,44 @@ class _Row:
             rates, end = self.move_on()
         rates[end] = rate
         end = self.fill = end + 1
-        if end >= HISTORY_LEN:
-            return rates, end - HISTORY_LEN, end
-        return rates, -min(self.lead, HISTORY_LEN - end), end  # < 0: zeros ahead
+        return rates, self.start(end), end
+
+    def start(self, end: int) -> int:
+        """DropRow.rates_start of the view that ends at `end` (< 0: zeros ahead)."""
+        start, floor = end - HISTORY_LEN, self.floor
+        if start >= 0 and start >= floor:
+            return start
+        return start - floor if floor >= 0 else 0
 
     def idle_for(self, polls: int) -> None:
         """The polls it sat idle, as zero rates (at most a history's worth: all a view
         shows). Nothing to write: the buffer holds zeros from `fill` on."""
         if polls <= 0:
             return
-        zeros = min(polls, HISTORY_LEN)
-        if self.fill + zeros <= len(self.rates):
-            self.fill += zeros
-        elif zeros == HISTORY_LEN:
-            # Idle a whole history and no room: a small fresh buffer, the zeros ahead of
-            # it in views (not 10,000 rows' 480 bytes of zeros written in one poll).
-            self.rates = _buffer_for(0, self.order)
-            self.fill = 0
-            self.lead = HISTORY_LEN
+        if polls >= HISTORY_LEN:
+            # A whole history idle: what showed is out of view, the zeros go ahead of
+            # what comes next; the same buffer while it has room (10,000 rows woken at
+            # once otherwise took 10,000 fresh buffers in that poll).
+            if self.fill == len(self.rates):
+                self.rates = _buffer_for(0, self.order)
+                self.fill = 0
+            self.floor = self.fill
+        elif self.fill + polls <= len(self.rates):
+            self.fill += polls
         else:
-            self.move_on(zeros)
+            self.move_on(polls)
 
     def move_on(self, zeros: int = 0) -> tuple[array, int]:
-        """A fresh buffer holding the last rates a view shows, then `zeros` zero rates
-        (the zeros ahead stay counted in `lead`): views of the old buffer keep it,
-        unchanged. Returns (buffer, fill)."""
-        rates, end = self.rates, self.fill
-        keep = min(end, HISTORY_LEN - zeros)  # the rates still shown after the zeros
+        """A fresh buffer holding the last rates a view shows, then `zeros` (fewer than
+        HISTORY_LEN) zero rates: views of the old buffer keep it, unchanged. Returns
+        (buffer, fill)."""
+        rates, end, floor = self.rates, self.fill, self.floor
+        keep = min(end - max(floor, 0), HISTORY_LEN - zeros)  # still shown after the zeros
         fresh = self.rates = _buffer_for(keep + zeros + 1, self.order)
         fresh[:keep] = rates[end - keep : end]
-        if keep < end:  # older rates dropped: the zeros ahead of them are out of view
-            self.lead = 0
         self.fill = shown = keep + zeros
+        # Woken, and its zeros ahead still show: they stay ahead of the fresh buffer.
+        self.floor = 0 if floor >= 0 and shown < HISTORY_LEN else -1
         return fresh, shown
 
 
@@ -417,8 +426,10 @@ class SnapshotAssembler:
             asleep = old.rate == 0.0
             if asleep:  # woke up: the polls it slept, as zero rates (already there)
                 slept = prev - old.history_end
-                if slept > 0:
-                    end += slept if slept < HISTORY_LEN else HISTORY_LEN
+                if slept >= HISTORY_LEN and end < len(rates):
+                    row.floor = end  # what showed is out of view (as idle_for does)
+                elif slept > 0:
+                    end += slept
                     if end > len(rates):  # no room for them
                         row.idle_for(slept)
                         rates, end = row.rates, row.fill
@@ -436,6 +447,9 @@ class SnapshotAssembler:
                 rates, end = row.move_on()
             rates[end] = rate
             end = row.fill = end + 1
+            start, floor = end - HISTORY_LEN, row.floor  # _Row.start(), inlined
+            if start < 0 or start < floor:
+                start = start - floor if floor >= 0 else 0
             new = row.row = _new(
                 DropRow,
                 (
@@ -447,9 +461,7 @@ class SnapshotAssembler:
                     rate,
                     db / interval if db > 0 else 0.0,
                     rates,
-                    end - HISTORY_LEN
-                    if end >= HISTORY_LEN
-                    else (-min(row.lead, HISTORY_LEN - end) if row.lead else 0),
+                    start,
                     end,
                     poll,
                     symbol,  # one location: its symbol and packets (DropRow.locations)
