@@ -146,9 +146,9 @@ class _Row:
     def start(self, end: int) -> int:
         """DropRow.rates_start of the view that ends at `end` (< 0: zeros ahead)."""
         start, floor = end - HISTORY_LEN, self.floor
-        if start >= 0 and start >= floor:
-            return start
-        return start - floor if floor >= 0 else 0
+        if start < 0 or start < floor:  # zeros ahead (woken), or a history still short
+            return start - floor if floor >= 0 else 0
+        return start
 
     def idle_for(self, polls: int) -> None:
         """The polls it sat idle, as zero rates (at most a history's worth: all a view
@@ -628,10 +628,9 @@ class SnapshotAssembler:
         if rate == 0.0:
             self._idle.join(row, packets, row.order, row.row)
 
+    # The merges of a row of several slots (a row of one is its slot's, in _rebuild).
+
     def _locations(self, row: _Row) -> tuple[Location, ...]:
-        if len(row.slots) == 1:
-            s = row.slots[0]
-            return (Location(self._slot_loc[s], self._p[s]),) if self._slot_loc[s] else ()
         locs: dict[str, int] = {}
         for s in row.slots:
             if self._slot_loc[s]:
@@ -640,14 +639,10 @@ class SnapshotAssembler:
 
     def _row_samples(self, row: _Row) -> tuple[PacketSample, ...]:
         """The row's newest SAMPLES_PER_ROW packet samples over its slots, oldest first."""
-        if len(row.slots) == 1:
-            return self._samples.get(row.slots[0], ())
         merged = [p for s in row.slots for p in self._samples.get(s, ())]
         return tuple(sorted(merged, key=lambda p: p.time)[-SAMPLES_PER_ROW:])
 
     def _row_stacks(self, row: _Row) -> tuple[StackSample, ...]:
-        if len(row.slots) == 1:
-            return self._stacks.get(row.slots[0], ())
         merged: dict[tuple[str, ...], int] = {}
         for s in row.slots:
             for st in self._stacks.get(s, ()):
